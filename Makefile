@@ -1,0 +1,39 @@
+# The README's two commands. Both create .venv when missing and install terrainlab into it.
+# TORCH_SPEC picks the torch build: on a machine whose pip finds a CPU wheel of torch 2.13.0 locally
+# (as here) that one is taken; elsewhere set it, e.g. for a CUDA 12.x build:
+#   make test TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: atlas test quick bench setup clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC) || $(PY) -m pip install -q torch
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+atlas: $(STAMP)
+	$(VENV)/bin/terrainlab atlas --out atlas --jobs 2
+	@echo "report: $(CURDIR)/atlas/index.html"
+
+quick: $(STAMP)
+	$(VENV)/bin/terrainlab atlas --out atlas-quick --quick --jobs 2
+	@echo "report: $(CURDIR)/atlas-quick/index.html"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	for f in bench/*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) atlas atlas-quick

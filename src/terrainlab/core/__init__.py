@@ -1,0 +1,51 @@
+"""terrainlab.core — the one equation S_{t+1} = S_t + η·F(S_t, t) and its parts.
+
+Fields (what pushes), schemes (how a step is taken), geometries (how it lands), stop rules (when
+to stop), and :func:`rollout`, which runs them and returns a :class:`Trajectory`.
+"""
+
+from .fields import Field, as_map, gradient_field, linear_field, map_field
+from .geometry import Euclidean, Simplex, project_simplex
+from .rollout import STATUSES, Trajectory, rollout
+from .schemes import (
+    RK4,
+    AbstractScheme,
+    Euler,
+    EulerMaruyama,
+    Heun,
+    ImplicitEuler,
+    Leapfrog,
+    Midpoint,
+    StepResult,
+    SymplecticEuler,
+)
+from .stop import CycleDetect, DivergenceBound, KLFreeze, StepTolerance, StopRule
+
+__all__ = [
+    "Field",
+    "gradient_field",
+    "linear_field",
+    "as_map",
+    "map_field",
+    "Euclidean",
+    "Simplex",
+    "project_simplex",
+    "rollout",
+    "Trajectory",
+    "STATUSES",
+    "AbstractScheme",
+    "StepResult",
+    "Euler",
+    "ImplicitEuler",
+    "Heun",
+    "Midpoint",
+    "RK4",
+    "SymplecticEuler",
+    "Leapfrog",
+    "EulerMaruyama",
+    "StopRule",
+    "StepTolerance",
+    "DivergenceBound",
+    "KLFreeze",
+    "CycleDetect",
+]
