@@ -29,6 +29,9 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
     if v.ndim == 0:
         raise ValueError("v must have at least one dimension (the simplex coordinates)")
     K = v.shape[-1]
+    # the projection is invariant to adding c·1; shifting by the row maximum keeps the arithmetic
+    # near the result's scale, so huge steps (a field blowing up at the boundary) stay accurate
+    v = v - v.detach().amax(dim=-1, keepdim=True)
     u, _ = torch.sort(v, dim=-1, descending=True)
     css = torch.cumsum(u, dim=-1) - 1
     ks = torch.arange(1, K + 1, device=v.device, dtype=v.dtype)
@@ -57,21 +60,24 @@ class Euclidean:
 class Simplex:
     """The probability simplex {p ≥ 0, Σp = 1} along the last dimension."""
 
-    def __init__(self, projection: str = "euclid", floor: float = 1e-300):
+    def __init__(self, projection: str = "euclid"):
         if projection not in _PROJECTIONS:
             raise ValueError(f"projection must be one of {_PROJECTIONS}, got {projection!r}")
         self.projection = projection
-        self.floor = floor  # keeps log/division finite at the boundary for mirror/logit
 
     def land(self, p, increment):
         if self.projection == "euclid":
             return project_simplex(p + increment)
-        tiny = torch.finfo(p.dtype).tiny
-        pc = p.clamp(min=max(self.floor, tiny))
+        # Multiplicative landings: a zero coordinate stays zero (log 0 = −inf), and an overflowing
+        # logit saturates to the largest float so softmax returns the vertex instead of NaN.
+        inside = p > 0
+        logp = torch.log(p)
         if self.projection == "mirror":
-            logits = torch.log(pc) + increment / pc
+            logits = torch.where(inside, logp + increment / torch.where(inside, p, 1), logp)
         else:  # logit
-            logits = torch.log(pc) + increment
+            logits = torch.where(inside, logp + increment, logp)
+        big = torch.finfo(p.dtype).max
+        logits = torch.nan_to_num(logits, nan=float("nan"), posinf=big, neginf=-float("inf"))
         return torch.softmax(logits, dim=-1)
 
     def validate(self, state, name: str = "s0", atol: float | None = None) -> None:
