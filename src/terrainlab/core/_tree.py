@@ -6,11 +6,10 @@ Only the handful of operations the schemes and rollout need; no general pytree m
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 import torch
 
-State = Union[torch.Tensor, tuple]
+State = torch.Tensor | tuple
 
 
 def tmap(fn: Callable, *states: State) -> State:
