@@ -59,6 +59,7 @@ def figure(width: str | float = "single", height: float | None = None, nrows: in
     if isinstance(width, str) and width not in ("single", "double"):
         raise ValueError(f"width must be 'single', 'double' or a number of inches, got {width!r}")
     h = height if height is not None else w * 0.75 / max(ncols, 1) * nrows
+    kw.setdefault("layout", "constrained")
     with style():
         fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), **kw)
     return fig, axes
