@@ -1,0 +1,1 @@
+"""Chapter 3 experiments, one module each."""

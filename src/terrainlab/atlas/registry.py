@@ -1,0 +1,182 @@
+"""The experiment registry: ``@experiment`` records a function with its id, chapter and claim.
+
+Experiments live in ``terrainlab/atlas/chapters/chNN/<name>.py``; :func:`discover` imports them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import pkgutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+VERDICTS = ("holds", "holds-with-correction", "fails", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an experiment returns. ``verdict`` is computed from ``numbers`` against ``threshold``."""
+
+    verdict: str
+    numbers: dict
+    threshold: str
+    explanation: str
+    corrected: str | None = None
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if not isinstance(self.threshold, str) or not self.threshold.strip():
+            raise ValueError("threshold must state the threshold the verdict was computed from")
+        object.__setattr__(self, "numbers", jsonable(self.numbers))
+
+
+def jsonable(x):
+    """Convert tensors / numpy scalars / nested containers to plain JSON-safe Python values.
+
+    Non-finite floats become the strings "inf", "-inf", "nan" so results.json stays valid JSON.
+    """
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if torch.is_tensor(x):
+        return jsonable(x.detach().cpu().tolist())
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if x is None or isinstance(x, str):
+        return x
+    return str(x)
+
+
+@dataclass
+class Context:
+    """Handed to every experiment: the mode, the output folder, seeds, and figure saving."""
+
+    out_dir: Path
+    exp_id: str
+    quick: bool = False
+    seed: int = 0
+    figures: list = field(default_factory=list)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(self.seed + offset)
+        return g
+
+    def rng(self, offset: int = 0) -> np.random.Generator:
+        return np.random.default_rng(self.seed + offset)
+
+    @property
+    def figure_dir(self) -> Path:
+        return self.out_dir / "figures" / self.exp_id
+
+    def savefig(self, fig, name: str) -> list[str]:
+        """Save ``fig`` as SVG and PNG under figures/<exp_id>/, atomically; close it.
+
+        Returns the paths relative to ``out_dir``; they are recorded on the experiment's result.
+        """
+        import matplotlib.pyplot as plt
+
+        if not name or any(c in name for c in "/\\"):
+            raise ValueError(f"name must be a plain file stem, got {name!r}")
+        self.figure_dir.mkdir(parents=True, exist_ok=True)
+        rel = []
+        for ext in ("svg", "png"):
+            target = self.figure_dir / f"{name}.{ext}"
+            fd, tmp = tempfile.mkstemp(dir=self.figure_dir, suffix=f".{ext}.tmp")
+            os.close(fd)
+            try:
+                fig.savefig(tmp, format=ext)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            rel.append(str(target.relative_to(self.out_dir)))
+        plt.close(fig)
+        self.figures.extend(rel)
+        return rel
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    chapter: int
+    title: str
+    claim: str
+    fn: Callable[[Context], Result]
+    module: str
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(*, id: str, chapter: int, title: str, claim: str):
+    """Register an atlas experiment. ``id`` is "chNN.name"; ``claim`` is the book's claim tested."""
+    if not isinstance(id, str) or "." not in id:
+        raise ValueError(f"id must look like 'ch03.name', got {id!r}")
+    if not isinstance(chapter, int) or chapter < 1:
+        raise ValueError(f"chapter must be a positive int, got {chapter!r}")
+
+    def wrap(fn):
+        if id in _REGISTRY and _REGISTRY[id].module != fn.__module__:
+            raise ValueError(f"experiment id {id!r} is registered twice")
+        _REGISTRY[id] = Experiment(id, chapter, title, claim, fn, fn.__module__)
+        return fn
+
+    return wrap
+
+
+def discover(package: str = "terrainlab.atlas.chapters") -> dict[str, str]:
+    """Import every experiment module under ``package``. Returns {module: traceback} of failures,
+    so one broken chapter never hides the others."""
+    errors: dict[str, str] = {}
+    pkg = importlib.import_module(package)
+    for info in pkgutil.walk_packages(pkg.__path__, prefix=package + "."):
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001 - reported as an error experiment by the runner
+            errors[info.name] = traceback.format_exc()
+    return errors
+
+
+def registry() -> dict[str, Experiment]:
+    """The registered experiments, sorted by chapter then id."""
+    return dict(sorted(_REGISTRY.items(), key=lambda kv: (kv[1].chapter, kv[0])))
+
+
+def run_one(exp_id: str, out_dir: Path, quick: bool = False, seed: int = 0) -> tuple[Result, list[str]]:
+    """Run one registered experiment in this process (tests use this; the runner isolates it)."""
+    from terrainlab.plotting import style
+
+    exp = registry()[exp_id]
+    ctx = Context(out_dir=Path(out_dir), exp_id=exp_id, quick=quick, seed=seed)
+    with style():  # every artist the experiment creates gets the house style
+        res = exp.fn(ctx)
+    if not isinstance(res, Result):
+        raise TypeError(f"experiment {exp_id} returned {type(res).__name__}, not Result")
+    return res, list(ctx.figures)
+
+
+def dumps(obj) -> str:
+    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False)
