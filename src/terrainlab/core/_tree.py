@@ -29,17 +29,18 @@ def leaves(state: State) -> list[torch.Tensor]:
 
 
 def axpy(a: float, x: State, y: State) -> State:
-    """y + a·x, leaf-wise."""
-    return tmap(lambda xi, yi: yi + a * xi, x, y)
+    """y + a·x, leaf-wise (one fused add per leaf, no temporary for a·x)."""
+    return tmap(lambda xi, yi: torch.add(yi, xi, alpha=a), x, y)
 
 
 def combine(base: State, terms: list[tuple[float, State]]) -> State:
     """base + Σ c_i·k_i, leaf-wise (used by the Runge–Kutta schemes)."""
 
     def one(b, *ks):
-        out = b
-        for (c, _), k in zip(terms, ks):
-            out = out + c * k
+        (c0, _), k0 = terms[0], ks[0]
+        out = torch.add(b, k0, alpha=c0)
+        for (c, _), k in zip(terms[1:], ks[1:]):
+            out.add_(k, alpha=c)  # in place on a fresh tensor: safe for autograd
         return out
 
     return tmap(one, base, *[k for _, k in terms])

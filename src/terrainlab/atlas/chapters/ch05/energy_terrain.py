@@ -1,0 +1,190 @@
+"""ch05.energy_terrain — the book's one runnable script (its ch05 appendix), reproduced with
+terrainlab's engine and audited.
+
+Target p* = (0.7, 0.2, 0.1), E(p) = KL(p*‖p), projected Euler p ← proj_Δ(p − η∇E(p)) through core
+``rollout`` with ``Simplex("euclid")``. Four panels: (a) the terrain with three trajectories at
+η = 0.8·η_max(p*); (b) closed-form extreme eigenvalues of ∇²E = diag(p*/p²) against a central-
+difference Hessian along the path from uniform; (c) the book's η_max(p) = 2 min p²/max p over the
+simplex (full colour range: its maximum is 2/3 at the uniform point, the book's colour bar stops at
+0.25); (d) the stability threshold measured by a step-size scan for 30 random targets against the
+exact local threshold 2/θ_max (local) and against η_max (global, from uniform).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from terrainlab.atlas import Context, Result, experiment
+from terrainlab.belief import (
+    energy,
+    energy_field,
+    eta_crit_tangent,
+    eta_max_book,
+    grad_energy,
+    hess_energy,
+    kappa_book,
+    project_simplex,
+    sample_dirichlet,
+    threshold_scan,
+)
+from terrainlab.belief.plotting import simplex_field_map, simplex_frame, simplex_path, simplex_points
+from terrainlab.core import Simplex, rollout
+from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
+
+PSTAR = (0.7, 0.2, 0.1)
+R2_MIN = 0.99
+MEDIAN_ERR_MAX = 0.05  # the η grid spacing is 7.9 %, so a bracketing error of a few % is resolution
+HESS_TOL = 1e-4
+BOOK = {"R2": 0.9978, "median_err": 0.0216, "kappa": 7.0}
+
+
+def decide_energy_terrain(hess_rel_err: float, r2: float, median_err: float, frac_global_ge: float) -> str:
+    """holds when the closed-form Hessian matches finite differences (≤ ``HESS_TOL``), the measured
+    local threshold follows 2/θ_max (log-log R² ≥ ``R2_MIN`` and median relative error ≤
+    ``MEDIAN_ERR_MAX``) and the global threshold from uniform is ≥ η_max for every target; fails if
+    the local law or the Hessian is off; holds-with-correction if only the global claim breaks."""
+    if hess_rel_err > HESS_TOL or r2 < R2_MIN or median_err > MEDIAN_ERR_MAX:
+        return "fails"
+    return "holds" if frac_global_ge >= 1.0 else "holds-with-correction"
+
+
+def _fd_hessian(f, p, h=1e-6):
+    K = p.shape[-1]
+    H = torch.zeros(K, K, dtype=p.dtype)
+    eye = torch.eye(K, dtype=p.dtype)
+    for i in range(K):
+        for j in range(K):
+            ei, ej = h * eye[i], h * eye[j]
+            H[i, j] = (f(p + ei + ej) - f(p + ei - ej) - f(p - ei + ej) + f(p - ei - ej)) / (4 * h * h)
+    return H
+
+
+@experiment(
+    id="ch05.energy_terrain",
+    chapter=5,
+    title="The energy terrain of a belief: the book's four-panel script, reproduced",
+    claim="On E = KL(p*‖p) the Hessian is diag(p*/p²), the numerical local stability threshold of "
+          "projected Euler matches 2/θ_max (R² = 0.9978, median error 2.16 %), and from the uniform "
+          "prior the global threshold is always ≥ η_max = 2 min p²/max p.",
+)
+def energy_terrain(ctx: Context) -> Result:
+    dt = torch.float64
+    ps = torch.tensor(PSTAR, dtype=dt)
+    eta_max = float(eta_max_book(ps))
+    eta_crit = float(eta_crit_tangent(ps))
+    kappa = float(kappa_book(ps))
+    eta = 0.8 * eta_max
+
+    # (a) three trajectories, 120 steps, stop at E < 1e-6
+    starts = torch.tensor([[1 / 3, 1 / 3, 1 / 3], [0.15, 0.60, 0.25], [0.45, 0.25, 0.30]], dtype=dt)
+    tr = rollout(energy_field(ps), starts, eta=eta, steps=120, geometry=Simplex("euclid"))
+    paths = tr.states  # (121, 3, 3)
+    Ep = energy(paths, ps)
+    steps_to_tol = [int(torch.nonzero(Ep[:, j] < 1e-6)[0, 0]) if bool((Ep[:, j] < 1e-6).any()) else None
+                    for j in range(3)]
+
+    # (b) spectrum along the path from uniform (80 steps): closed form vs central differences
+    path_b = paths[:81, 0]
+    lam_closed = torch.stack([torch.linalg.eigvalsh(hess_energy(p, ps)) for p in path_b])
+    f = lambda x: float(energy(x, ps))  # noqa: E731
+    idx = list(range(0, 81, 4 if not ctx.quick else 10))
+    lam_fd = torch.stack([torch.linalg.eigvalsh(_fd_hessian(f, path_b[i])) for i in idx])
+    hess_rel_err = float(((lam_fd - lam_closed[idx]).abs() / lam_closed[idx].abs()).max())
+
+    # (d) threshold scans
+    g = ctx.generator(42)
+    n_t = 20 if ctx.quick else 30
+    tgt = 0.9 * sample_dirichlet(n_t, 3, generator=g, dtype=dt) + 0.05
+    tgt = tgt / tgt.sum(-1, keepdim=True)
+    etas = torch.logspace(-4, 0.6, 140, dtype=dt)
+    loc = threshold_scan(tgt, etas, mode="local", steps=300 if ctx.quick else 500, n_starts=8, generator=g)
+    glob = threshold_scan(tgt, etas, mode="global", steps=400)
+    pred = eta_crit_tangent(tgt)
+    # the threshold lies between the largest stable η and the next grid value: take the geometric
+    # midpoint of the bracket (the book's script uses the lower end, which is biased low by ~4 %)
+    meas = torch.sqrt(loc.eta_largest_stable * loc.eta_first_fail)
+    med_book_style = float(((loc.eta_largest_stable - pred).abs() / pred).median())
+    lm, lp = torch.log10(meas), torch.log10(pred)
+    r2 = float(1 - ((lm - lp) ** 2).sum() / ((lm - lm.mean()) ** 2).sum())
+    slope = float(np.polyfit(lp.numpy(), lm.numpy(), 1)[0])
+    med = float(((meas - pred).abs() / pred).median())
+    emax_t = eta_max_book(tgt)
+    frac_ge = float((glob.eta_largest_stable >= emax_t).to(dt).mean())
+    glob_ratio_min = float((glob.eta_largest_stable / emax_t).min())
+
+    verdict = decide_energy_terrain(hess_rel_err, r2, med, frac_ge)
+
+    with style():
+        fig, axes = figure("double", height=6.0, nrows=2, ncols=2, layout="constrained")
+        ax = axes[0, 0]
+        cs = simplex_field_map(ax, lambda P: energy(P, ps), log=True, n=90, levels=18, vmin=1e-4, vmax=3.0,
+                               cmap="cividis")
+        fig.colorbar(cs, ax=ax, shrink=0.7, label="E = KL(p*‖p) (log)", format="%.0e")
+        simplex_frame(ax)
+        for j, c in enumerate((ORANGE, GREEN, VERMILLION)):
+            n_j = steps_to_tol[j] if steps_to_tol[j] is not None else 120
+            simplex_path(ax, paths[: n_j + 1, j], color=c, lw=1.2, marker="o", ms=1.2,
+                         label=f"from {tuple(round(v, 2) for v in starts[j].tolist())}: {n_j} steps")
+        simplex_points(ax, ps, color="white", edgecolor="black", s=30, zorder=5, label="p*")
+        ax.legend(frameon=False, fontsize=5.5, loc="upper left", bbox_to_anchor=(-0.06, 1.02))
+        ax.set_title(f"(a) terrain and projected Euler at η = 0.8·η_max = {eta:.4f}")
+        ax = axes[0, 1]
+        k = np.arange(81)
+        ax.semilogy(k, lam_closed[:, -1].numpy(), color=VERMILLION, label="λ_max closed form")
+        ax.semilogy(k, lam_closed[:, 0].numpy(), color=BLUE, label="λ_min closed form")
+        ax.semilogy(idx, lam_fd[:, -1].numpy(), "o", mfc="none", color=VERMILLION, ms=4, label="finite difference")
+        ax.semilogy(idx, lam_fd[:, 0].numpy(), "o", mfc="none", color=BLUE, ms=4)
+        ax.set_xlabel("step along the path from uniform")
+        ax.set_ylabel("eigenvalue of ∇²E = diag(p*/p²)")
+        ax.set_title(f"(b) Hessian spectrum; κ(p*) = {kappa:.1f}; max rel. err {hess_rel_err:.1e}")
+        ax.legend(frameon=False)
+        ax = axes[1, 0]
+        cs = simplex_field_map(ax, eta_max_book, log=True, n=90, levels=18, vmin=1e-4, vmax=2 / 3, cmap="magma")
+        fig.colorbar(cs, ax=ax, shrink=0.7, label="η_max(p) (log)", format="%.0e")
+        simplex_frame(ax)
+        simplex_points(ax, torch.full((3,), 1 / 3, dtype=dt), color=GREEN, s=25, zorder=5,
+                       label=f"max {float(eta_max_book(torch.full((3,), 1 / 3, dtype=dt))):.3f} at uniform")
+        ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(-0.06, 1.02))
+        ax.set_title("(c) book's η_max = 2 min p²/max p (full colour range)")
+        ax = axes[1, 1]
+        lo, hi = float(pred.min()) * 0.7, float(max(pred.max(), glob.eta_largest_stable.max())) * 1.4
+        ax.loglog([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="y = x")
+        ax.loglog(pred.numpy(), meas.numpy(), "o", color=BLUE, ms=3.5,
+                  label=f"local scan (bracket midpoint) vs 2/θ_max (R² {r2:.4f}, median err {100 * med:.1f} %)")
+        ax.loglog(emax_t.numpy(), glob.eta_largest_stable.numpy(), "^", color=ORANGE, ms=3.5,
+                  label=f"global (from uniform) vs η_max: min ratio {glob_ratio_min:.1f}")
+        ax.set_xlabel("predicted threshold")
+        ax.set_ylabel("measured largest stable η")
+        ax.set_title(f"(d) {n_t} random targets, 140 step sizes")
+        ax.legend(frameon=False, fontsize=6, loc="lower right")
+    ctx.savefig(fig, "energy_terrain")
+
+    return Result(
+        verdict=verdict,
+        numbers={"eta_max_pstar": eta_max, "eta_crit_pstar": eta_crit, "two_over_L": 2 * min(PSTAR),
+                 "kappa_pstar": kappa, "eta_used": eta, "steps_to_1e-6": steps_to_tol,
+                 "hessian_max_rel_err": hess_rel_err, "local_R2": r2, "local_loglog_slope": slope,
+                 "local_median_rel_err": med,
+                 "local_median_rel_err_lower_end": med_book_style, "book": BOOK, "global_frac_ge_eta_max": frac_ge,
+                 "global_min_ratio_to_eta_max": glob_ratio_min, "n_targets": n_t,
+                 "eta_max_uniform": 2 / 3, "grad_at_pstar": grad_energy(ps, ps).tolist(),
+                 "scan_seconds": loc.seconds + glob.seconds},
+        threshold=f"Hessian rel. err ≤ {HESS_TOL:g}; local R² ≥ {R2_MIN} and median error ≤ "
+                  f"{100 * MEDIAN_ERR_MAX:.0f} %; global threshold ≥ η_max for every target",
+        explanation=(
+            f"The engine reproduces the script: from uniform E < 1e−6 after {steps_to_tol[0]} steps at "
+            f"η = {eta:.4f}; the closed-form spectrum of diag(p*/p²) matches central differences to "
+            f"{hess_rel_err:.1e}; κ(p*) = {kappa:.0f}. The step-size scan's local threshold follows the exact "
+            f"tangent bound 2/θ_max with R² = {r2:.4f} and median error {100 * med:.2f} % (the book reports "
+            f"0.9978 and 2.16 %; measured at the bracket midpoint of a grid with 7.9 % spacing; the lower "
+            f"bracket end gives {100 * med_book_style:.2f} %), and from the "
+            f"uniform prior every target converges beyond η_max (smallest ratio {glob_ratio_min:.1f}). At p* "
+            f"the book's η_max = {eta_max:.4f} is {eta_crit / eta_max:.1f}× smaller than the exact local "
+            f"threshold {eta_crit:.3f}: sufficient, but very conservative. Panel (c) shows the full range: "
+            f"η_max peaks at 2/3 at the uniform point, not in the 0.25 range the book's colour bar suggests."
+        ),
+        corrected=None,
+    )

@@ -1,0 +1,254 @@
+"""The ``terrainlab`` command: ``terrainlab atlas`` runs the book's experiments, ``terrainlab claims``
+prints the verdict table of the last run.
+
+Every experiment tests one claim about the one equation S_{t+1} = S_t + η·F(S_t, x). Example::
+
+    terrainlab atlas --out atlas --quick --jobs 2     # writes atlas/index.html and results.json
+    terrainlab atlas --out atlas --only ch03,ch05.energy_* --resume
+    terrainlab claims --out atlas                      # the verdict table; --json for JSON
+
+Exit codes: 0 when every experiment of the run produced a verdict, 1 when any errored, 2 for bad
+arguments (or no results to show), 130 when interrupted (rerun with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+VERDICT_STYLE = {
+    "holds": "bold #009E73",
+    "holds-with-correction": "bold #E69F00",
+    "fails": "bold #D55E00",
+    "inconclusive": "bold grey50",
+    "error": "bold reverse",
+}
+
+
+def _positive_int(name: str):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be ≥ 1, got {v}")
+        return v
+
+    return parse
+
+
+def _seed(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be ≥ 0, got {v}")
+    return v
+
+
+def _timeout(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timeout must be a number of seconds, got {s!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"--timeout must be > 0, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="terrainlab",
+        description="terrainlab: learning, inference, reasoning and generation as motion along a "
+        "vector field, S_{t+1} = S_t + η·F(S_t, x).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("atlas", help="run the atlas experiments and write the report")
+    a.add_argument("--out", default="atlas", type=Path, help="output folder (default: atlas)")
+    a.add_argument("--quick", action="store_true", help="the small version of every experiment")
+    a.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated id globs or chapters, e.g. 'ch05' or 'ch03.euler_*,ch06'",
+    )
+    a.add_argument("--resume", action="store_true", help="reuse finished results from DIR/cache")
+    a.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="parallel workers")
+    a.add_argument("--seed", type=_seed, default=0, help="seed handed to every experiment")
+    a.add_argument(
+        "--timeout", type=_timeout, default=600.0, help="seconds per experiment (default 600)"
+    )
+    # extra experiment modules (tests register throwaway experiments this way); hidden
+    a.add_argument("--module", action="append", default=[], help=argparse.SUPPRESS)
+    a.add_argument("--package", default="terrainlab.atlas.chapters", help=argparse.SUPPRESS)
+    c = sub.add_parser("claims", help="print the verdict table of the last atlas run")
+    c.add_argument("--out", default="atlas", type=Path, help="the atlas folder (default: atlas)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def cmd_atlas(args, console: Console) -> int:
+    from terrainlab.atlas.runner import run_atlas
+
+    package = args.package if args.package not in ("", "none") else None
+    progress = Progress(
+        TextColumn("[bold]atlas"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+    )
+    state = {"task": None, "running": []}
+
+    def on_plan(total: int, reused: int) -> None:
+        state["task"] = progress.add_task("", total=total)
+        if reused:
+            console.print(f"resuming: {reused} finished experiment(s) taken from the cache")
+
+    def on_start(exp_id: str) -> None:
+        state["running"].append(exp_id)
+        progress.update(state["task"], description=", ".join(state["running"]))
+
+    def on_finish(e: dict) -> None:
+        if e["id"] in state["running"]:
+            state["running"].remove(e["id"])
+        style = VERDICT_STYLE.get(e["verdict"], "")
+        note = " (cached)" if e.get("cached") else ""
+        console.print(
+            f"{escape(e['id']):<40} [{style}]{e['verdict']:<21}[/] {e['seconds']:7.1f} s{note}",
+            markup=True,
+            soft_wrap=True,
+        )
+        if e["status"] == "error" and e.get("error"):
+            lines = [ln for ln in e["error"].strip().splitlines() if ln.strip()]
+            # a traceback ends with the exception; a crash or timeout starts with the reason
+            why = (lines[-1] if lines[0].startswith("Traceback") else lines[0]) if lines else ""
+            console.print(f"    [dim]{escape(why[:200])}[/]", markup=True)
+        progress.update(state["task"], advance=1, description=", ".join(state["running"]))
+
+    try:
+        with progress:
+            run = run_atlas(
+                args.out,
+                quick=args.quick,
+                only=args.only,
+                resume=args.resume,
+                jobs=args.jobs,
+                seed=args.seed,
+                timeout=args.timeout,
+                package=package,
+                modules=args.module,
+                on_plan=on_plan,
+                on_start=on_start,
+                on_finish=on_finish,
+            )
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+        return 2
+    t = run.results["totals"]
+    counts = ", ".join(f"{t[v]} {v}" for v in VERDICT_STYLE if t.get(v))
+    console.print(
+        f"[bold]total[/]: {len(run.ran)} run, {len(run.reused)} from cache in "
+        f"{run.wall_seconds:.1f} s wall; results.json holds {t['experiments']} "
+        f"({counts or 'none'}; {t['seconds']:.1f} s of experiments)",
+        markup=True,
+        soft_wrap=True,
+    )
+    if run.interrupted:
+        console.print("interrupted: rerun with --resume to finish", style="bold")
+    elif run.errors:
+        console.print(f"[bold red]{len(run.errors)} error(s)[/]: " + escape(", ".join(run.errors)), markup=True)
+    console.print(f"report: {(run.out_dir / 'index.html').resolve()}", markup=False)
+    return run.exit_code
+
+
+def cmd_claims(args, console: Console) -> int:
+    path = Path(args.out) / "results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"error: no results at {path}; run `terrainlab atlas --out {args.out}` first", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {path} is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    from terrainlab.atlas.report import key_numbers
+    from terrainlab.atlas.schema import validate_results
+
+    try:
+        validate_results(results)
+    except ValueError as exc:
+        print(f"error: {path} does not follow the results schema: {exc}", file=sys.stderr)
+        return 2
+    rows = [
+        {
+            "id": e["id"],
+            "chapter": e["chapter"],
+            "claim": e["claim"],
+            "verdict": e["verdict"],
+            "corrected": e["corrected"],
+            "numbers": e["numbers"],
+            "seconds": e["seconds"],
+        }
+        for e in results["experiments"]
+    ]
+    if args.json:
+        payload = {k: results[k] for k in ("generated", "version", "quick", "seed", "totals")}
+        payload["claims"] = rows
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    mode = "quick" if results["quick"] else "full"
+    table = Table(title=f"terrainlab atlas · {mode} · seed {results['seed']} · {results['generated']}")
+    wide = console.width >= 140
+    table.add_column("experiment", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("claim", ratio=3, overflow="fold")
+    if wide:
+        table.add_column("key numbers", ratio=2, overflow="fold")
+    for r in rows:
+        style = VERDICT_STYLE.get(r["verdict"], "")
+        # ids, claims and numbers are data: Text, never parsed as markup
+        cells = [
+            Text(r["id"]),
+            Text(r["verdict"], style=style),
+            f"{r['seconds']:.1f}",
+            Text(r["claim"]),
+        ]
+        if wide:
+            cells.append(Text(key_numbers(r["numbers"])))
+        table.add_row(*cells)
+    console.print(table)
+    t = results["totals"]
+    console.print(", ".join(f"{t[v]} {v}" for v in VERDICT_STYLE), markup=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``terrainlab`` console script and ``python -m terrainlab``."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    args = build_parser().parse_args(argv)
+    console = _console()
+    if args.command == "atlas":
+        return cmd_atlas(args, console)
+    return cmd_claims(args, console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
