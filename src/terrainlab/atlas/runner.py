@@ -309,7 +309,7 @@ def _mp_context(start: bool = False):
     method = _start_method()
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["terrainlab.atlas.registry", "terrainlab.plotting"])
+        ctx.set_forkserver_preload(["terrainlab.atlas.registry", "terrainlab.plotting", "terrainlab.atlas._warm"])
         if start:
             from multiprocessing import forkserver
 

@@ -8,7 +8,7 @@ minima; :func:`critical_points` solves ∇L = 0 from a grid (damped Newton, floa
 Example:
     >>> from terrainlab.terrains import get, critical_points
     >>> cp = critical_points(get("double_well_2d"))
-    >>> [(p.kind, p.location) for p in cp]
+    >>> [(p.kind, tuple(round(v, 6) + 0.0 for v in p.location)) for p in cp]
     [('min', (-1.0, 0.0)), ('min', (1.0, 0.0)), ('saddle', (0.0, 0.0))]
 """
 
@@ -29,7 +29,14 @@ from .catalogue import (
     saddle,
     sharp,
 )
-from .critical import KINDS, CriticalPoint, CriticalPoints, classify, classify_eigenvalues, critical_points
+from .critical import (
+    KINDS,
+    CriticalPoint,
+    CriticalPoints,
+    classify,
+    classify_eigenvalues,
+    critical_points,
+)
 from .terrain import Terrain, check_box
 
 __all__ = [
