@@ -13,15 +13,14 @@ import torch
 from matplotlib.ticker import NullFormatter
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.core import RK4, gradient_field, rollout
+from terrainlab.core import RK4, rollout
 from terrainlab.plotting import BLUE, OKABE_ITO, VERMILLION, figure
+from terrainlab.terrains import get
 
 SLOPE_TOL = 0.15
 
 
-def double_well(th: torch.Tensor) -> torch.Tensor:
-    x = th[..., 0]
-    return 0.25 * x**4 - 2 * x**2 + x + 6
+double_well = get("double_well_1d")  # L(θ) = 0.25θ⁴ − 2θ² + θ + 6
 
 
 def decide_euler_limit(slope: float, tol: float = SLOPE_TOL) -> str:
@@ -49,7 +48,7 @@ def _flow(F, th0, T, dt=1e-3):
     claim="As the step η → 0, gradient descent tends to the continuous gradient flow (GD is explicit Euler).",
 )
 def euler_steps(ctx: Context) -> Result:
-    F = gradient_field(double_well)
+    F = double_well.field()
     dt = torch.float64
     T = 2.0
     th0 = torch.tensor([[0.5]], dtype=dt)

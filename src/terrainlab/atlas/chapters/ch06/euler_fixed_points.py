@@ -14,15 +14,14 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.core import Euler, Heun, gradient_field
+from terrainlab.core import Euler, Heun
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure
+from terrainlab.terrains import get
 
 DIST_TOL = 1e-8
 
 
-def double_well(th: torch.Tensor) -> torch.Tensor:
-    x = th[..., 0]
-    return 0.25 * x**4 - 2 * x**2 + x + 6
+double_well = get("double_well_1d")  # L(θ) = 0.25θ⁴ − 2θ² + θ + 6
 
 
 def _roots(g, etas: torch.Tensor, lo: float, hi: float, n: int, iters: int = 70) -> list[list[float]]:
@@ -74,7 +73,7 @@ def decide_spurious(max_dist_to_critical: float, n_counts: list[int], n_critical
     claim="Euler discretisation can introduce new, spurious fixed points when the step η is large.",
 )
 def euler_fixed_points(ctx: Context) -> Result:
-    F = gradient_field(double_well)
+    F = double_well.field()
     crit = np.sort(np.roots([1.0, 0.0, -4.0, 1.0]).real)  # L'(θ) = θ³ − 4θ + 1
     n_eta = 40 if ctx.quick else 120
     n_grid = 2001 if ctx.quick else 8001
