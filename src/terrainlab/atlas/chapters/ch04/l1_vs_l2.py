@@ -112,7 +112,7 @@ def l1_vs_l2(ctx: Context) -> Result:
         ax.set_xlabel("θ₁")
         ax.set_ylabel("θ₂")
         ax.set_title("constrained optima: the diamond's corner")
-        ax.legend(frameon=False, fontsize=5.5, loc="lower left")
+        ax.legend(frameon=False, fontsize=5.5, loc="lower right", bbox_to_anchor=(1.05, -0.02))
         ax = axes[1]
         floor = 1e-18
         idx = np.arange(D)

@@ -1,0 +1,49 @@
+"""Closed-form test landscapes used by the optimizer tests and the ch03/ch04 atlas experiments.
+
+Batched over leading dimensions: a state of shape (..., d) gives a loss of shape (...).
+(The full catalogue with critical points lives in :mod:`terrainlab.terrains`; these few closed
+forms are kept here so the optimizer package does not depend on it.)
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def rosenbrock(theta: torch.Tensor, b: float = 10.0) -> torch.Tensor:
+    """L = (1 − θ1)² + b(θ2 − θ1²)²; minimum 0 at (1, 1)."""
+    x, y = theta[..., 0], theta[..., 1]
+    return (1 - x) ** 2 + b * (y - x * x) ** 2
+
+
+def bowl(theta: torch.Tensor, center=(1.0, 1.0)) -> torch.Tensor:
+    """L = ‖θ − c‖²; minimum 0 at c."""
+    c = torch.as_tensor(center, dtype=theta.dtype, device=theta.device)
+    return ((theta - c) ** 2).sum(-1)
+
+
+def double_well(theta: torch.Tensor) -> torch.Tensor:
+    """The book's 1-D double well L = θ⁴/4 − 2θ² + θ + 6 (state shape (..., 1))."""
+    x = theta[..., 0]
+    return 0.25 * x**4 - 2 * x**2 + x + 6
+
+
+def double_well_grad(x):
+    """L'(θ) = θ³ − 4θ + 1 (works on numpy arrays and tensors)."""
+    return x**3 - 4 * x + 1
+
+
+def rosenbrock_field(b: float = 10.0):
+    """F = −∇L for :func:`rosenbrock` in closed form (a core field, batched over rows)."""
+
+    def field(theta: torch.Tensor, t: float = 0.0) -> torch.Tensor:
+        x, y = theta[..., 0], theta[..., 1]
+        r = y - x * x
+        return torch.stack([2 * (1 - x) + 4 * b * x * r, -2 * b * r], -1)
+
+    return field
+
+
+def rosenbrock_hessian(x: float, y: float, b: float = 10.0):
+    """∇²L at (x, y) as a 2×2 nested list."""
+    return [[2 - 4 * b * (y - x * x) + 8 * b * x * x, -4 * b * x], [-4 * b * x, 2 * b]]
