@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
@@ -60,7 +59,7 @@ def score_and_trajectories(ctx: Context) -> Result:
     g = ctx.generator(0)
     data, _ = gm.sample(4000 if quick else 10000, generator=g, dtype=torch.float32)
     net = ScoreMLP(2, hidden=64 if quick else 128, depth=3)
-    train = train_dsm(net, data, sched, steps=500 if quick else 2500, batch_size=256 if quick else 512,
+    train = train_dsm(net, data, sched, steps=400 if quick else 1500, batch_size=256 if quick else 512,
                       lr=3e-3, generator=g)
     learned, exact = as_score(net, sched), gm.score_fn(sched)
     errs = {}
@@ -68,14 +67,15 @@ def score_and_trajectories(ctx: Context) -> Result:
         xt, _ = q_sample(data[:2000], t, sched, generator=g)
         errs[str(t)] = score_error(learned, exact, xt, t)
 
-    n = 3000 if quick else 10000
+    n = 2000 if quick else 10000
     xT = sched.prior_sample(n, 2, generator=g)
     ref, _ = gm.sample(2000, generator=g, dtype=torch.float32)
-    runs = {}
+    runs, finals = {}, {}
     with torch.no_grad():
         for name, sc in (("exact", exact), ("learned", learned)):
             sde = sample_reverse_sde(sc, xT, sched, 200, generator=g)
             ode = sample_pf_ode(sc, xT, sched, 50, scheme=Heun())
+            finals[name] = sde.samples[:1500]
             for kind, r in (("reverse_sde", sde), ("pf_ode_heun", ode)):
                 runs[f"{name}_{kind}"] = {
                     "weight_error": weight_error(r.samples, gm),
@@ -95,31 +95,37 @@ def score_and_trajectories(ctx: Context) -> Result:
     pts = torch.stack([GX.flatten(), GY.flatten()], 1)
     fig, axes = figure("double", height=3.3, ncols=2)
     with torch.no_grad():
-        for ax, (name, sc) in zip(axes, (("exact mixture score", exact), ("learned score (DSM)", learned))):
-            s = sc(pts, t_show)
-            mag = s.norm(dim=1, keepdim=True)
-            d = (s / mag).numpy()
-            ax.contourf(X, Y, p, levels=8, cmap="Greys", alpha=0.5)
-            q = ax.quiver(pts[:, 0], pts[:, 1], d[:, 0], d[:, 1], np.log10(mag[:, 0].numpy()),
-                          cmap="viridis", scale=24, width=0.006)
-            ax.set_title(f"{name}, t = {t_show}: direction of ∇log p_t\n(colour: log₁₀‖∇log p_t‖)")
-            ax.set_xlabel("x₁")
-            ax.set_aspect("equal")
-        axes[0].set_ylabel("x₂")
-        fig.colorbar(q, ax=axes, shrink=0.7, label="log₁₀ ‖score‖")
+        fields = {name: sc(pts, t_show) for name, sc in (("exact mixture score", exact),
+                                                          ("learned score (DSM)", learned))}
+    logs = {k: torch.log10(v.norm(dim=1)).numpy() for k, v in fields.items()}
+    lo, hi = min(v.min() for v in logs.values()), max(v.max() for v in logs.values())
+    for ax, (name, s) in zip(axes, fields.items()):
+        d = (s / s.norm(dim=1, keepdim=True)).numpy()
+        ax.contourf(X, Y, p, levels=8, cmap="Greys", alpha=0.5)
+        q = ax.quiver(pts[:, 0].numpy(), pts[:, 1].numpy(), d[:, 0], d[:, 1], logs[name],
+                      cmap="viridis", scale=24, width=0.006, clim=(lo, hi))
+        ax.set_title(f"{name}, t = {t_show}: direction of ∇log p_t\n(colour: log₁₀‖∇log p_t‖)")
+        ax.set_xlabel("x₁")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("x₂")
+    fig.colorbar(q, ax=axes, shrink=0.7, label="log₁₀ ‖score‖")
     ctx.savefig(fig, "score_field")
 
     # ---- figure 2: trajectories from the same noise points, exact vs learned
-    starts = sched.prior_sample(7, 2, generator=ctx.generator(5)) * 1.3
+    starts = sched.prior_sample(8, 2, generator=ctx.generator(5))
     fig, axes = figure("double", height=3.2, ncols=2, sharex=True, sharey=True)
     with torch.no_grad():
         for ax, (name, sc) in zip(axes, (("exact score", exact), ("learned score", learned))):
             ax.contour(X, Y, p, levels=6, colors=[BLACK], linewidths=0.5, alpha=0.6)
+            fin = finals[name.split()[0]]
+            ax.scatter(fin[:, 0], fin[:, 1], s=1, color="0.6", lw=0, rasterized=True,
+                       label="1500 reverse-SDE samples")
             sde = sample_reverse_sde(sc, starts, sched, 200, generator=ctx.generator(6), record="all")
             ode = sample_pf_ode(sc, starts, sched, 50, scheme=Heun(), record="all")
             for j in range(starts.shape[0]):
-                ax.plot(sde.trajectory[:, j, 0], sde.trajectory[:, j, 1], color=ORANGE, lw=0.7, alpha=0.9,
-                        label="reverse SDE (Euler–Maruyama, 200 steps)" if j == 0 else None)
+                if j < 3:
+                    ax.plot(sde.trajectory[:, j, 0], sde.trajectory[:, j, 1], color=ORANGE, lw=0.5,
+                            alpha=0.8, label="reverse SDE (Euler–Maruyama, 200 steps)" if j == 0 else None)
                 ax.plot(ode.trajectory[:, j, 0], ode.trajectory[:, j, 1], color=BLUE, lw=1.0,
                         label="probability-flow ODE (Heun, 50 steps)" if j == 0 else None)
             ax.scatter(starts[:, 0], starts[:, 1], s=14, color=VERMILLION, zorder=3, label="start (noise)")

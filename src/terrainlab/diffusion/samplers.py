@@ -1,0 +1,249 @@
+"""Samplers: every one is a rollout of terrainlab.core on a score field.
+
+* :func:`sample_reverse_sde` — Euler–Maruyama on the reverse SDE (Song et al. 2021; for VP this
+  is the continuous-time limit of DDPM ancestral sampling, Ho et al. 2020).
+* :func:`sample_pf_ode` — the probability-flow ODE with any core scheme: ``Euler()`` (the
+  continuous limit of DDIM, Song, Meng & Ermon 2021), ``Heun()`` (Karras et al. 2022), ``RK4()``.
+* :func:`sample_annealed_langevin` — Langevin dynamics at a decreasing ladder of noise levels
+  (Song & Ermon 2019), each level a rollout of ``EulerMaruyama(√2)`` on the field ∇log p_t.
+* :func:`sample_pc` — predictor–corrector (Song et al. 2021, Alg. 2/5): one reverse-SDE step, then
+  Langevin corrector steps with the signal-to-noise step rule ε = 2α(r‖z‖/‖s‖)².
+
+Sampler time u ∈ [0, 1] runs forward while diffusion time t(u) runs from ``t_hi`` down to
+``t_lo`` (see :mod:`terrainlab.diffusion.processes`), so η = 1/steps always.
+
+Every sampler returns a :class:`SampleResult` with the samples, the recorded trajectory, the
+diffusion times of the recorded states and the number of score evaluations.
+
+Example:
+    >>> import torch
+    >>> from terrainlab.core import Heun
+    >>> from terrainlab.diffusion import VPSchedule, GaussianMixture, sample_pf_ode
+    >>> sched = VPSchedule()
+    >>> gm = GaussianMixture.isotropic([[-2.0, 0.0], [2.0, 0.0]], std=0.3)
+    >>> xT = sched.prior_sample(1000, 2, generator=torch.Generator().manual_seed(0))
+    >>> res = sample_pf_ode(gm.score_fn(sched), xT, sched, steps=50, scheme=Heun())
+    >>> res.n_score_evals, res.samples.shape
+    (100, torch.Size([1000, 2]))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..core import RK4, AbstractScheme, Euler, EulerMaruyama, Heun, rollout
+from .models import score_to_x0
+from .processes import TimeWarp, pf_ode_field, reverse_sde_field
+from .schedules import Schedule
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """samples (n, …); trajectory (k, n, …) recorded states or None; times (k,) diffusion time t
+    of each recorded state; n_score_evals (batch score evaluations, including a final denoising
+    step); status (the core rollout status, the worst over sub-rollouts); seconds; method."""
+
+    samples: torch.Tensor
+    trajectory: torch.Tensor | None
+    times: torch.Tensor
+    n_score_evals: int
+    status: str
+    seconds: float
+    method: str
+
+
+_WORST = ("nonfinite", "diverged", "cycle", "converged", "max_steps")
+
+
+def _worst(statuses):
+    for s in _WORST:
+        if s in statuses:
+            return s
+    return "max_steps"
+
+
+def _check(score, x, schedule, steps, name="steps"):
+    if not callable(score):
+        raise ValueError(f"score must be callable score(x, t), got {type(score).__name__}")
+    if not torch.is_tensor(x) or not torch.is_floating_point(x):
+        raise ValueError("x_T must be a floating-point tensor (draw it with schedule.prior_sample)")
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {steps!r}")
+
+
+def _warp(schedule, t_eps, t_hi, warp):
+    if isinstance(warp, TimeWarp):
+        return warp
+    return TimeWarp(schedule, t_lo=t_eps, t_hi=t_hi, kind=warp)
+
+
+def _denoise(score, x, schedule, t):
+    a, s = float(schedule.alpha(t)), float(schedule.sigma(t))
+    return score_to_x0(score(x, t), x, a, s)
+
+
+def _finish(score, tr, warp, schedule, steps, denoise, method, start):
+    x = tr.final
+    n = tr.n_evals
+    if denoise:
+        x = _denoise(score, x, schedule, warp.t_lo)
+        n += 1
+    states = tr.states
+    times = torch.tensor([warp.t(int(k) / steps) for k in tr.steps], dtype=torch.float64)
+    status = tr.status if bool(torch.isfinite(x).all()) else "nonfinite"
+    return SampleResult(x, states, times, n, status, time.perf_counter() - start, method)
+
+
+def sample_reverse_sde(score, x_T, schedule: Schedule, steps: int, *, t_eps: float = 1e-3,
+                       t_hi: float | None = None, warp="uniform", generator=None, record="last",
+                       denoise: bool = False) -> SampleResult:
+    """Euler–Maruyama on dx = [f x − g²∇log p_t] dt + g dw̄ from t_hi to t_eps in ``steps`` steps.
+
+    Args:
+        score: ``score(x, t)``; x_T: starting noise (its dtype/device are used throughout).
+        warp: ``"uniform" | "karras" | "log_snr"`` or a :class:`TimeWarp`.
+        generator: torch.Generator for reproducible noise.  record: as in ``rollout``.
+        denoise: finish with Tweedie's x̂₀ = (x + σ²s)/α at t_eps (+1 evaluation).
+    """
+    _check(score, x_T, schedule, steps)
+    w = _warp(schedule, t_eps, t_hi, warp)
+    F = reverse_sde_field(score, schedule, w)
+    start = time.perf_counter()
+    tr = rollout(F, x_T, eta=1.0 / steps, steps=steps, scheme=EulerMaruyama(F.diffusion, generator),
+                 record=record)
+    return _finish(score, tr, w, schedule, steps, denoise, "reverse_sde_em", start)
+
+
+def sample_pf_ode(score, x_T, schedule: Schedule, steps: int, *, scheme: AbstractScheme | None = None,
+                  t_eps: float = 1e-3, t_hi: float | None = None, warp="uniform", record="last",
+                  denoise: bool = False) -> SampleResult:
+    """Integrate the probability-flow ODE dx/dt = f x − ½g²∇log p_t from t_hi to t_eps.
+
+    ``scheme`` is a core scheme (``Euler()`` default, ``Heun()``, ``RK4()``, ``Midpoint()``);
+    ``steps`` scheme steps cost ``steps × stages`` score evaluations. Deterministic: the map
+    x_T ↦ x_0 is the PF-ODE coupling.
+
+    ``warp="karras"`` or ``"log_snr"`` spends more steps at low noise (see :class:`TimeWarp`).
+    """
+    _check(score, x_T, schedule, steps)
+    scheme = Euler() if scheme is None else scheme
+    if not isinstance(scheme, AbstractScheme) or scheme.stochastic or scheme.partitioned:
+        raise ValueError(f"scheme must be a deterministic single-state core scheme, got {scheme!r}")
+    w = _warp(schedule, t_eps, t_hi, warp)
+    F = pf_ode_field(score, schedule, w)
+    start = time.perf_counter()
+    tr = rollout(F, x_T, eta=1.0 / steps, steps=steps, scheme=scheme, record=record)
+    name = {Euler: "pf_ode_euler", Heun: "pf_ode_heun", RK4: "pf_ode_rk4"}.get(type(scheme), "pf_ode")
+    return _finish(score, tr, w, schedule, steps, denoise, name, start)
+
+
+class _LangevinField:
+    # F(x) = c·s(x, t) with c chosen from the SNR rule on each call (c = 1 for a fixed step);
+    # the paired diffusion √(2c) is read by Euler–Maruyama right after the field call.
+    def __init__(self, score, t, snr, alpha_coef):
+        self.score, self.t, self.snr, self.alpha_coef, self.c = score, t, snr, alpha_coef, 1.0
+
+    def __call__(self, x, _):
+        s = self.score(x, self.t)
+        if self.snr is not None:
+            d = s[0].numel()
+            gnorm = s.flatten(1).norm(dim=1).mean()
+            self.c = 2 * self.alpha_coef * (self.snr * math.sqrt(d) / gnorm) ** 2
+            return self.c * s
+        return s
+
+    def diffusion(self, x, _):
+        return torch.sqrt(2 * self.c) if torch.is_tensor(self.c) else math.sqrt(2 * self.c)
+
+
+def _langevin(score, x, t, steps, eta, generator, snr=None, alpha_coef=1.0):
+    F = _LangevinField(score, t, snr, alpha_coef)
+    return rollout(F, x, eta=eta, steps=steps, scheme=EulerMaruyama(F.diffusion, generator), record="last")
+
+
+def sample_annealed_langevin(score, x_T, schedule: Schedule, levels: int, steps_per_level: int = 10, *,
+                             eps: float = 3e-5, t_eps: float = 1e-3, t_hi: float | None = None,
+                             warp="log_snr", generator=None, record="last",
+                             denoise: bool = False) -> SampleResult:
+    """Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1).
+
+    For noise levels t_1 > … > t_L (``levels`` points of ``warp``), run ``steps_per_level`` steps of
+    x ← x + η_i ∇log p_{t_i}(x) + √(2η_i) z with η_i = ε·σ_i²/σ_L² (σ_i = σ(t_i), the noise std
+    in the state's own coordinates: for VE the NCSN σ_i, for VP √(1 − ᾱ)), each level a core
+    rollout. ``record`` ("all"/"last"/k) records the state after every level / every k-th level.
+    """
+    _check(score, x_T, schedule, levels, "levels")
+    _check(score, x_T, schedule, steps_per_level, "steps_per_level")
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    w = _warp(schedule, t_eps, t_hi, warp)
+    ts = [w.t(k / max(levels - 1, 1)) for k in range(levels)]
+    s_last = float(schedule.sigma(ts[-1]))
+    start = time.perf_counter()
+    x, states, times, n, statuses = x_T, [x_T], [w.t_hi], 0, []
+    for i, t in enumerate(ts):
+        eta = eps * (float(schedule.sigma(t)) / s_last) ** 2
+        tr = _langevin(score, x, t, steps_per_level, eta, generator)
+        x, n = tr.final, n + tr.n_evals
+        statuses.append(tr.status)
+        if record == "all" or (isinstance(record, int) and (i + 1) % record == 0) or i == levels - 1:
+            states.append(x)
+            times.append(t)
+    if denoise:
+        x = _denoise(score, x, schedule, ts[-1])
+        n += 1
+    if record == "last":
+        states, times = [x], [ts[-1]]
+    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
+    return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
+                        time.perf_counter() - start, "annealed_langevin")
+
+
+def sample_pc(score, x_T, schedule: Schedule, steps: int, *, corrector_steps: int = 1, snr: float = 0.16,
+              t_eps: float = 1e-3, t_hi: float | None = None, warp="uniform", generator=None,
+              record="last", denoise: bool = False) -> SampleResult:
+    """Predictor–corrector sampling (Song et al. 2021, Alg. 2 and 5).
+
+    Each of ``steps`` predictor steps is one Euler–Maruyama step of the reverse SDE (a 1-step core
+    rollout), followed by ``corrector_steps`` Langevin steps at the new time with step
+    ε = 2·α_i·(r·√d/‖s‖)² (r = ``snr``; ‖z‖ replaced by its expectation √d; α_i = 1 − β_i Δt for
+    VP, 1 for VE). Score evaluations: steps·(1 + corrector_steps).
+    """
+    _check(score, x_T, schedule, steps)
+    if isinstance(corrector_steps, bool) or not isinstance(corrector_steps, int) or corrector_steps < 0:
+        raise ValueError(f"corrector_steps must be an int >= 0, got {corrector_steps!r}")
+    if not (isinstance(snr, (int, float)) and snr > 0):
+        raise ValueError(f"snr must be > 0, got {snr!r}")
+    w = _warp(schedule, t_eps, t_hi, warp)
+    F = reverse_sde_field(score, schedule, w)
+    em = EulerMaruyama(F.diffusion, generator)
+    start = time.perf_counter()
+    x, states, times, n, statuses = x_T, [x_T], [w.t_hi], 0, []
+    eta = 1.0 / steps
+    for k in range(steps):
+        tr = rollout(F, x, eta=eta, steps=1, scheme=em, record="last", t0=k * eta)
+        x, n = tr.final, n + tr.n_evals
+        statuses.append(tr.status)
+        t = w.t((k + 1) * eta)
+        if corrector_steps:
+            a_i = 1.0 - float(schedule.g2(t)) * abs(w.dt_du((k + 1) * eta)) * eta if schedule.kind == "vp" else 1.0
+            tr = _langevin(score, x, t, corrector_steps, 1.0, generator, snr=snr, alpha_coef=max(a_i, 0.0))
+            x, n = tr.final, n + tr.n_evals
+            statuses.append(tr.status)
+        if record == "all" or (isinstance(record, int) and (k + 1) % record == 0) or k == steps - 1:
+            states.append(x)
+            times.append(t)
+    if denoise:
+        x = _denoise(score, x, schedule, w.t_lo)
+        n += 1
+    if record == "last":
+        states, times = [x], [w.t_lo]
+    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
+    return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
+                        time.perf_counter() - start, "predictor_corrector")
