@@ -1,0 +1,86 @@
+"""terrainlab.nn — the hidden-state world: layers as integrators and equilibria.
+
+- :class:`ODEStack`: a residual network as an integrator of h' = f(h, t) with a core scheme
+  (ResNet = explicit Euler, η = 1); re-run the same weights with other schemes and step counts.
+- :class:`NeuralODE`: adaptive Dormand–Prince / Bogacki–Shampine with a PI controller, direct or
+  adjoint gradients, NFE reported.
+- :class:`ImplicitEulerStep`: y = h + η f(y) solved by fixed point or Newton–Krylov, implicit
+  gradients.
+- :class:`DEQ`: z* = f(z*, x) by Picard / Anderson / limited-memory Broyden, per-sample convergence,
+  implicit / JFB / unrolled gradients, never raising on divergence.
+- Utilities: :func:`spectral_norm`, :func:`lipschitz_upper_bound`, :func:`jacobian_spectrum`,
+  :func:`jacobian_regularizer`, :func:`fixed_point`, :func:`gmres`.
+"""
+
+from ._linalg import KrylovResult, gmres
+from .adaptive import (
+    Bosh3,
+    Dopri5,
+    EmbeddedRK,
+    NeuralODE,
+    ODEBackwardStats,
+    ODESolution,
+    PIController,
+    odeint_adaptive,
+    odeint_fixed,
+)
+from .deq import DEQ, DEQInfo
+from .implicit import (
+    BackwardStats,
+    ImplicitEulerStep,
+    ImplicitStepResult,
+    attach_implicit_grad,
+    make_adjoint_solver,
+)
+from .lipschitz import (
+    SpectralEstimate,
+    SpectralNorm,
+    jacobian_regularizer,
+    jacobian_spectrum,
+    lipschitz_upper_bound,
+    spectral_norm,
+)
+from .odestack import ODEStack, StackResult
+from .solvers import (
+    Anderson,
+    Broyden,
+    FixedPointResult,
+    FixedPointSolver,
+    Picard,
+    fixed_point,
+)
+
+__all__ = [
+    "ODEStack",
+    "StackResult",
+    "NeuralODE",
+    "ODESolution",
+    "ODEBackwardStats",
+    "EmbeddedRK",
+    "Dopri5",
+    "Bosh3",
+    "PIController",
+    "odeint_adaptive",
+    "odeint_fixed",
+    "ImplicitEulerStep",
+    "ImplicitStepResult",
+    "BackwardStats",
+    "attach_implicit_grad",
+    "make_adjoint_solver",
+    "DEQ",
+    "DEQInfo",
+    "FixedPointSolver",
+    "FixedPointResult",
+    "Picard",
+    "Anderson",
+    "Broyden",
+    "fixed_point",
+    "SpectralNorm",
+    "spectral_norm",
+    "lipschitz_upper_bound",
+    "SpectralEstimate",
+    "jacobian_spectrum",
+    "jacobian_regularizer",
+    "gmres",
+    "KrylovResult",
+]

@@ -1,0 +1,96 @@
+"""Atlas experiments of the hidden-state world (ch06/ch07): decide functions both ways, quick runs."""
+
+import math
+
+import pytest
+
+from terrainlab.atlas import VERDICTS, discover, run_one
+from terrainlab.atlas.chapters.ch06.deq_fixed_point import decide_deq
+from terrainlab.atlas.chapters.ch06.resnet_is_euler import decide_resnet
+from terrainlab.atlas.chapters.ch06.stiff_field import decide_stiff
+from terrainlab.atlas.chapters.ch07.cobweb import decide_cobweb
+
+
+def test_decide_cobweb():
+    assert decide_cobweb(True, 0, 0.262, 0.2626, 0.8) == "holds-with-correction"  # local ≪ global
+    assert decide_cobweb(True, 0, 0.7, 0.7, 0.8) == "holds"
+    assert decide_cobweb(False, 0, 0.262, 0.2626, 0.8) == "fails"
+    assert decide_cobweb(True, 3, 0.262, 0.2626, 0.8) == "fails"
+    assert decide_cobweb(True, 0, 0.5, 0.2626, 0.8) == "inconclusive"
+
+
+def test_decide_stiff():
+    assert decide_stiff(0.04, 0.0401, 0.5, False) == "holds"
+    assert decide_stiff(0.04, 0.0401, 0.5, True) == "holds-with-correction"
+    assert decide_stiff(0.04, 0.0401, 1.5, True) == "fails"
+    assert decide_stiff(0.04, 0.06, 0.5, True) == "inconclusive"
+
+
+def test_decide_resnet():
+    assert decide_resnet(0.05, 0.5, 0.05, 0.0) == "holds"
+    assert decide_resnet(0.3, 1.0, 0.05, 0.0) == "holds-with-correction"
+    assert decide_resnet(0.05, 5.0, 0.05, 0.0) == "holds-with-correction"  # accuracy drop alone
+    assert decide_resnet(0.3, 1.0, 0.3, 0.0) == "fails"
+
+
+def test_decide_deq():
+    assert decide_deq(1.0, 0.9, 0.8, 10.0, 9.0) == "holds"
+    assert decide_deq(1.0, 1.9, 0.8, 10.0, 9.0) == "holds-with-correction"  # Lip ≥ 1 yet converges
+    assert decide_deq(1.0, 0.9, 0.8, 8.0, 12.0) == "holds-with-correction"  # iterations grew
+    assert decide_deq(0.9, 0.9, 0.8, 8.0, 8.0) == "fails"
+    assert decide_deq(1.0, 0.9, 1.02, 8.0, 8.0) == "fails"
+
+
+@pytest.fixture(scope="module")
+def registered():
+    errors = discover()
+    bad = {k: v for k, v in errors.items() if ".ch06." in k or ".ch07." in k}
+    assert not bad, bad
+
+
+def _check(res, figs, tmp_path):
+    assert res.verdict in VERDICTS
+    assert figs and all((tmp_path / f).exists() for f in figs)
+    assert any(f.endswith(".png") for f in figs) and any(f.endswith(".svg") for f in figs)
+
+
+def test_cobweb_quick(registered, tmp_path):
+    res, figs = run_one("ch07.cobweb", tmp_path, quick=True)
+    _check(res, figs, tmp_path)
+    n = res.numbers
+    assert abs(n["x_star"] - math.tanh(0.8 * n["x_star"] + 0.5)) < 1e-12
+    assert n["bound_violations"] == 0
+    assert abs(n["observed_rate"] - n["local_rate_abs_fprime_at_xstar"]) < 0.01
+    assert n["anderson_iterations_tol_1e-12"] < n["picard_iterations_tol_1e-12"]
+    assert res.verdict == "holds-with-correction" and res.corrected
+
+
+def test_stiff_field_quick(registered, tmp_path):
+    res, figs = run_one("ch06.stiff_field", tmp_path, quick=True)
+    _check(res, figs, tmp_path)
+    n = res.numbers
+    assert abs(n["predicted_explicit_limit_eta"] - 2 / abs(n["jacobian_eig_real_min"])) < 2e-3
+    assert n["relative_mismatch"] < 0.05
+    assert n["implicit_max_growth_over_grid"] < 1.0
+    assert n["unstable_mode_implicit_factor"] == pytest.approx(-0.5, abs=1e-8)
+
+
+def test_resnet_is_euler_quick(registered, tmp_path):
+    res, figs = run_one("ch06.resnet_is_euler", tmp_path, quick=True)
+    _check(res, figs, tmp_path)
+    n = res.numbers
+    assert n["euler_stack_vs_handwritten_resnet_max_abs_gap"] == 0.0
+    assert n["eta1"]["Euler ×1 (trained)"]["accuracy"] > 85.0
+    assert 0 < n["eta1_flow_limit_rel_distance"] < 5
+    # RK4 ×4 and ×16 agree: the refinement has converged to a flow limit
+    assert abs(n["eta1"]["RK4 ×4"]["rel_change"] - n["eta1"]["RK4 ×16 (flow limit)"]["rel_change"]) < 0.02
+
+
+def test_deq_fixed_point_quick(registered, tmp_path):
+    res, figs = run_one("ch06.deq_fixed_point", tmp_path, quick=True)
+    _check(res, figs, tmp_path)
+    n = res.numbers
+    assert n["picard_converged_fraction"] > 0.95
+    assert 0 < n["rho_at_zstar_median"] < 1
+    assert n["spearman_iterations_vs_rho"] > 0.5  # emergent depth follows local contraction
+    assert n["test_accuracy_spectral_norm"] > 80

@@ -1,0 +1,115 @@
+"""ODEStack: ResNet = explicit Euler exactly; convergence order; schemes, blocks, checkpointing."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from terrainlab.core import RK4, Euler, Heun, ImplicitEuler, Midpoint
+from terrainlab.nn import ODEStack
+
+
+def mlp(d=6, w=16, seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d, w), nn.Tanh(), nn.Linear(w, d)).to(dtype)
+
+
+def test_euler_reproduces_hand_written_resnet_exactly():
+    blocks = [mlp(seed=s, dtype=torch.float32) for s in range(5)]
+    x = torch.randn(7, 6)
+    h = x
+    for b in blocks:  # the hand-written ResNet
+        h = h + b(h)
+    net = ODEStack(blocks, Euler(), steps=5, T=5)
+    assert torch.equal(net(x), h)
+    tied = ODEStack(blocks[0], Euler(), steps=3)
+    h2 = x
+    for _ in range(3):
+        h2 = h2 + blocks[0](h2)
+    assert torch.equal(tied(x), h2)
+
+
+def test_untied_copies_are_independent_blocks():
+    net = ODEStack(mlp(), steps=4, tied=False)
+    assert net.n_blocks == 4 and len(list(net.parameters())) == 16
+    w = [b[0].weight for b in net.blocks]
+    assert not torch.equal(w[0], w[1])
+    assert net.block_index(0.0) == 0 and net.block_index(3.999) == 3 and net.block_index(4.0) == 3
+
+
+@pytest.mark.parametrize("scheme", [Euler(), Heun(), Midpoint(), RK4()])
+def test_refining_steps_converges_at_the_scheme_order(scheme):
+    f = mlp()
+    x = torch.randn(5, 6, dtype=torch.float64)
+    net = ODEStack(f, scheme, steps=4, T=1.0)
+    with torch.no_grad():
+        ref = net.integrate(x, scheme=RK4(), steps=2048).state
+        errs = [(net.integrate(x, steps=n).state - ref).abs().max().item() for n in (16, 32, 64)]
+    slopes = [math.log2(errs[i] / errs[i + 1]) for i in range(2)]
+    assert all(abs(s - scheme.order) < 0.35 for s in slopes), (errs, slopes)
+
+
+def test_untied_blocks_refine_at_scheme_order_within_each_block():
+    blocks = [mlp(seed=s) for s in range(3)]
+    net = ODEStack(blocks, Heun(), steps=3, T=1.0)
+    x = torch.randn(4, 6, dtype=torch.float64)
+    with torch.no_grad():
+        ref = net.integrate(x, scheme=RK4(), steps=3 * 512).state
+        e1 = (net.integrate(x, steps=3 * 16).state - ref).abs().max()
+        e2 = (net.integrate(x, steps=3 * 32).state - ref).abs().max()
+    assert abs(math.log2(e1 / e2) - 2) < 0.35
+
+
+def test_implicit_euler_scheme_runs_with_gradients_and_reports_inner_work():
+    f = mlp()
+    net = ODEStack(f, ImplicitEuler(solver="newton", tol=1e-10, max_iter=20), steps=4, T=1.0)
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    res = net.integrate(x)
+    assert res.status == "ok" and res.inner_failures == 0 and res.inner_iterations >= 4
+    # each step satisfies y = h + η f(y)
+    tr = net.integrate(x.detach(), record=True).states
+    for k in range(4):
+        assert torch.allclose(tr[k + 1], tr[k] + 0.25 * f(tr[k + 1]), atol=1e-8)
+    res.state.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_checkpointing_gives_identical_gradients():
+    f = mlp()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    grads = []
+    for ck in (False, True):
+        f.zero_grad()
+        ODEStack(f, RK4(), steps=5, checkpoint=ck)(x).pow(2).sum().backward()
+        grads.append(f[0].weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-12)
+
+
+def test_conv_and_transformer_blocks_as_fields():
+    conv = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Tanh())
+    out = ODEStack(conv, Heun(), steps=2, T=1.0)(torch.randn(2, 3, 8, 8))
+    assert out.shape == (2, 3, 8, 8)
+    tb = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.0, batch_first=True)
+    res = ODEStack(tb, RK4(), steps=2, T=0.5).integrate(torch.randn(2, 5, 16))
+    assert res.state.shape == (2, 5, 16) and res.n_evals == 8
+
+
+def test_time_dependent_field_gets_time():
+    class TimeField(nn.Module):
+        def forward(self, h, t):
+            return torch.full_like(h, 2 * t)  # h' = 2t → h(T) = h0 + T²
+
+    res = ODEStack(TimeField(), Heun(), steps=3, T=1.5).integrate(torch.zeros(2, 1))
+    assert torch.allclose(res.state, torch.full((2, 1), 2.25))
+
+
+def test_bad_arguments_raise_value_error():
+    with pytest.raises(ValueError, match="steps"):
+        ODEStack(mlp(), steps=0)
+    with pytest.raises(ValueError, match="scheme"):
+        ODEStack(mlp(), "euler")
+    with pytest.raises(ValueError, match="T"):
+        ODEStack(mlp(), steps=2, T=-1.0)
+    with pytest.raises(ValueError, match="field"):
+        ODEStack(lambda h: h, steps=2, tied=False)
