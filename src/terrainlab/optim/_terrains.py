@@ -1,19 +1,20 @@
 """Closed-form test landscapes used by the optimizer tests and the ch03/ch04 atlas experiments.
 
 Batched over leading dimensions: a state of shape (..., d) gives a loss of shape (...).
-(The full catalogue with critical points lives in :mod:`terrainlab.terrains`; these few closed
-forms are kept here so the optimizer package does not depend on it.)
+The losses come from :mod:`terrainlab.terrains`; this module adds the closed-form gradients and
+Hessians the optimizer experiments use.
 """
 
 from __future__ import annotations
 
 import torch
 
+from terrainlab.terrains import get
+
 
 def rosenbrock(theta: torch.Tensor, b: float = 10.0) -> torch.Tensor:
-    """L = (1 − θ1)² + b(θ2 − θ1²)²; minimum 0 at (1, 1)."""
-    x, y = theta[..., 0], theta[..., 1]
-    return (1 - x) ** 2 + b * (y - x * x) ** 2
+    """L = (1 − θ1)² + b(θ2 − θ1²)²; minimum 0 at (1, 1) (the catalogue's terrain)."""
+    return get("rosenbrock", b=b).fn(theta)
 
 
 def bowl(theta: torch.Tensor, center=(1.0, 1.0)) -> torch.Tensor:
@@ -22,10 +23,8 @@ def bowl(theta: torch.Tensor, center=(1.0, 1.0)) -> torch.Tensor:
     return ((theta - c) ** 2).sum(-1)
 
 
-def double_well(theta: torch.Tensor) -> torch.Tensor:
-    """The book's 1-D double well L = θ⁴/4 − 2θ² + θ + 6 (state shape (..., 1))."""
-    x = theta[..., 0]
-    return 0.25 * x**4 - 2 * x**2 + x + 6
+#: The book's 1-D double well L = θ⁴/4 − 2θ² + θ + 6 (state shape (..., 1)), from the catalogue.
+double_well = get("double_well_1d").fn
 
 
 def double_well_grad(x):
