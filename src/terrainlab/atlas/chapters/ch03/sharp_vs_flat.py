@@ -106,7 +106,7 @@ def sharp_vs_flat(ctx: Context) -> Result:
     slope = float(np.polyfit(np.log(tt), np.log(gd_flat[tt]), 1)[0])
 
     with style():
-        fig, ax = figure("double", height=2.4, ncols=3, constrained_layout=True)
+        fig, ax = figure("double", height=2.4, ncols=3)
         th = np.linspace(-4, 4, 400)
         ax[0].plot(th, 0.8 * th**2, color=VERMILLION, label="sharp 0.8θ²")
         ax[0].plot(th, 0.08 * th**4, color=BLUE, label="flat 0.08θ⁴")

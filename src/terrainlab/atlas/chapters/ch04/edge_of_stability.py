@@ -10,6 +10,8 @@ stability", predict progressive sharpening until λ_max ≈ 2/η.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -83,6 +85,18 @@ def decide_eos(summaries: list[dict]) -> str:
     return "fails" if not any(ordinary) else "holds-with-correction"
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny models run fastest on one thread (measured: the quick run takes 3.1 s on one thread and
+    8.4 s on two on the loaded 2-core host); restore the caller's setting afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 @experiment(
     id="ch04.edge_of_stability",
     chapter=4,
@@ -90,6 +104,11 @@ def decide_eos(summaries: list[dict]) -> str:
     claim="λ_max drops sharply in the first few steps of training, then decays slowly.",
 )
 def edge_of_stability(ctx: Context) -> Result:
+    with _one_thread():
+        return _edge_of_stability(ctx)
+
+
+def _edge_of_stability(ctx: Context) -> Result:
     from terrainlab.plotting import OKABE_ITO, figure, style
 
     n = 200 if ctx.quick else 1000
@@ -110,7 +129,7 @@ def edge_of_stability(ctx: Context) -> Result:
             tr.step(step)
             opt.zero_grad()
             loss = _mse(net, data[0])
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step < total:
                 loss.backward()
                 opt.step()
@@ -127,7 +146,7 @@ def edge_of_stability(ctx: Context) -> Result:
     verdict = decide_eos(summaries)
 
     with style():
-        fig, ax = figure("double", height=2.6, ncols=2, constrained_layout=True)
+        fig, ax = figure("double", height=2.6, ncols=2)
         for i, (eta, (recs, losses)) in enumerate(runs.items()):
             c = OKABE_ITO[[5, 4, 2, 0][i % 4]]
             st = [r.step for r in recs]
@@ -140,7 +159,7 @@ def edge_of_stability(ctx: Context) -> Result:
             ax[1].semilogy(range(len(losses)), losses, color=c, label=f"η = {eta}")
         ax[0].set_xlabel("GD step")
         ax[0].set_ylabel("top Hessian eigenvalue λ_max")
-        ax[0].set_title("sharpness rises to 2/η (dashed); hollow = residual > 1e-3·λ")
+        ax[0].set_title("λ_max (solid) against 2/η (dashed); hollow: residual > 1e-3·λ")
         ax[0].legend(frameon=False, loc="upper left")
         ax[1].set_xlabel("GD step")
         ax[1].set_ylabel("training loss (MSE)")
@@ -152,6 +171,18 @@ def edge_of_stability(ctx: Context) -> Result:
         return (f"η={s['eta']}: λ {s['lam_init']:.2f} → early min {s['lam_early_min']:.2f} → "
                 f"peak {s['lam_peak']:.2f} → final {s['lam_final']:.2f} (2/η = {s['two_over_eta']:.2f})")
 
+    ordinary = [s for s in summaries if s["lam_init"] < s["two_over_eta"]]
+    catapult = [s for s in summaries if s["lam_init"] >= s["two_over_eta"]]
+    n_sharp = sum(s["sharpened_to_edge"] for s in ordinary)
+    story = (f" At the {len(ordinary)} ordinary step size(s) (λ_init < 2/η) the claim holds at "
+             f"{sum(s['claim_holds'] for s in ordinary)}; sharpness rose to within 20 % of 2/η at "
+             f"{n_sharp} of them (progressive sharpening, then the edge of stability of Cohen et al. "
+             f"2021, where it hovers while the loss keeps falling non-monotonically).")
+    for s in catapult:
+        story += (f" At η = {s['eta']} > 2/λ_init (the catapult regime, Lewkowycz et al. 2020) the "
+                  f"lowest λ in the first 10 % of steps was {s['lam_early_min']:.2f} (init "
+                  f"{s['lam_init']:.2f}) and λ ended at {s['lam_final']:.2f}, near 2/η = "
+                  f"{s['two_over_eta']:.2f}, rather than decaying slowly.")
     return Result(
         verdict=verdict,
         numbers={"step_sizes": list(etas), "n_samples": n, "steps": total, "per_step_size": summaries},
@@ -159,12 +190,7 @@ def edge_of_stability(ctx: Context) -> Result:
         "10 % of that minimum afterwards; 'fails' if it holds at no step size with λ_init < 2/η",
         explanation=(
             "Full-batch GD on real digits, λ_max measured by warm-started Lanczos with certified "
-            "residuals. " + "; ".join(fmt(s) for s in summaries) + ". At ordinary step sizes "
-            "sharpness does not drop: it rises (progressive sharpening) until it reaches 2/η and "
-            "then hovers there (the edge of stability, Cohen et al. 2021) while the loss keeps "
-            "decreasing non-monotonically. A drop happens only when η already exceeds 2/λ_init "
-            "(the catapult regime, Lewkowycz et al. 2020), and then λ settles at ≈ 2/η rather than "
-            "decaying slowly."
+            "residuals. " + "; ".join(fmt(s) for s in summaries) + "." + story
         ),
         corrected=(
             "Under full-batch GD at ordinary step sizes, λ_max typically rises during training "

@@ -1,0 +1,137 @@
+"""Landscape benchmark: terrainlab.landscape.plane vs loss-landscapes' random_plane, one process.
+
+    python bench/landscape.py [--quick] [--repeats R]
+
+A 51×51 filter-normalised random plane (2,601 loss evaluations over the whole batch) for
+(a) an MLP 64→128→10 (tanh) and (b) an MLP 64→256→10 (ReLU) on scikit-learn's digits (1,797
+samples) and (c) a small CNN on one
+CIFAR-size batch of random data (32×3×32×32). The two tools are alternated within each repeat and
+medians reported. loss-landscapes is external (and imported only here). On CUDA terrainlab runs
+the same plane on the GPU; loss-landscapes is tried there too and its failure is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from terrainlab.landscape import plane, random_direction
+
+F = torch.nn.functional
+
+
+def ce(m, b):
+    return F.cross_entropy(m(b[0]), b[1])
+
+
+def mlp_relu_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    x = torch.tensor(X / 16.0, dtype=torch.float32)
+    x = x - x.mean(0)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    return "MLP 64-256-10 ReLU on digits (B=1797)", net, x, torch.tensor(y)
+
+
+def mlp_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    x = torch.tensor(X / 16.0, dtype=torch.float32)
+    x = x - x.mean(0)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(), torch.nn.Linear(128, 10))
+    return "MLP 64-128-10 on digits (B=1797)", net, x, torch.tensor(y)
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 12, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(12, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 10),
+    )
+    g = torch.Generator().manual_seed(1)
+    return ("small CNN on a CIFAR-size batch (B=32)", net, torch.randn(32, 3, 32, 32, generator=g),
+            torch.randint(0, 10, (32,), generator=g))
+
+
+def run_anchor(net, x, y, steps):
+    import loss_landscapes
+    import loss_landscapes.metrics
+
+    metric = loss_landscapes.metrics.Loss(F.cross_entropy, x, y)
+    t0 = time.perf_counter()
+    Z = loss_landscapes.random_plane(net, metric, distance=1, steps=steps, normalization="filter",
+                                     deepcopy_model=True)
+    return time.perf_counter() - t0, Z
+
+
+def run_ours(net, x, y, steps, seed=0):
+    t0 = time.perf_counter()
+    g = torch.Generator().manual_seed(seed)
+    d1 = random_direction(net, generator=g)
+    d2 = random_direction(net, generator=g)
+    a = torch.linspace(-1, 1, steps)
+    res = plane(net, ce, [(x, y)], d1, d2, a, a)
+    return time.perf_counter() - t0, res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    repeats = a.repeats or (1 if a.quick else 3)
+    steps = 21 if a.quick else 51
+    lines = [f"Machine: CPU, {torch.get_num_threads()} torch thread(s) on a 2-core host shared with other "
+             f"jobs (loaded); torch {torch.__version__}; {steps}×{steps} plane; medians of {repeats} "
+             "alternated repeats.\n\n| problem | loss-landscapes | terrainlab | speed-up | strategy | affine head |\n"
+             "|---|---|---|---|---|---|\n"]
+    problems = [mlp_digits()] if a.quick else [mlp_digits(), mlp_relu_digits(), small_cnn()]
+    for name, net, x, y in problems:
+        ta, to = [], []
+        for _ in range(repeats):
+            t, _ = run_anchor(net, x, y, steps)
+            ta.append(t)
+            t, res = run_ours(net, x, y, steps)
+            to.append(t)
+        # sanity: our plane's centre is the model's loss
+        with torch.no_grad():
+            l0 = float(ce(net, (x, y)))
+        c = steps // 2
+        assert abs(float(res.losses[c, c]) - l0) < 1e-4 * max(1.0, l0), "centre of the plane is not L(θ)"
+        ma, mo = statistics.median(ta), statistics.median(to)
+        print(f"{name}: loss-landscapes {ma:.2f} s, terrainlab {mo:.2f} s → {ma / mo:.1f}× "
+              f"(strategy {res.strategy}, affine head {res.affine_head})", flush=True)
+        lines.append(f"| {name} | {ma:.2f} s | {mo:.2f} s | {ma / mo:.1f}× | {res.strategy} | {res.affine_head} |\n")
+    if torch.cuda.is_available():
+        name, net, x, y = mlp_digits()
+        net, x, y = net.cuda(), x.cuda(), y.cuda()
+        t, res = run_ours(net, x, y, steps)
+        torch.cuda.synchronize()
+        try:
+            ta, _ = run_anchor(net, x, y, steps)
+            anchor = f"{ta:.2f} s"
+        except Exception as e:  # noqa: BLE001 - reporting the anchor's failure is the point
+            anchor = f"fails: {type(e).__name__}: {str(e)[:80]}"
+        print(f"CUDA {name}: terrainlab {t:.2f} s; loss-landscapes {anchor}")
+        lines.append(f"\nCUDA ({torch.cuda.get_device_name()}): terrainlab {t:.2f} s; loss-landscapes {anchor}.\n")
+    else:
+        lines.append("\nCUDA: no device in this run (terrainlab's code path is device-agnostic; the GPU "
+                     "check is run separately when a device is available).\n")
+    if a.out:
+        with open(a.out, "w") as f:
+            f.writelines(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

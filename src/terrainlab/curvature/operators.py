@@ -1,0 +1,479 @@
+"""Curvature matrices of a model's loss as matrix-free symmetric linear operators.
+
+All operators act on the flat vector θ of the selected parameters (see :class:`ParamSpec`) and
+represent a curvature matrix of the *data-set* loss
+
+    L(θ) = Σ_b (n_b / N) · L_b(θ),    N = Σ_b n_b,
+
+where ``L_b = loss_fn(model, batch_b)`` is the (mean-reduced) loss of batch b with n_b samples
+(``reduction="mean"``, the default). With ``reduction="sum"`` the batch losses are summed,
+L = Σ_b L_b. Either way the accumulation over batches is exact: a matrix-vector product is
+Σ_b w_b ∇²L_b v, with w_b = n_b / N or 1, summed in the operator's dtype.
+
+* :class:`HessianOperator` — H = ∇²L; Pearlmutter's R-operator (Pearlmutter 1994), computed by
+  double backward (``backend="double_backward"``) or forward-over-reverse ``torch.func.jvp`` of
+  ``torch.func.grad`` (``backend="func"``).
+* :class:`GGNOperator` — G = Σ_b w_b J_bᵀ (∇²_f c_b) J_b, the generalised Gauss–Newton matrix
+  (Schraudolph 2002) of a loss split as c(f(θ, x), batch) with network outputs f.
+* :class:`FisherOperator` — the Fisher information of the model's predictive distribution:
+  ``kind="true"`` F = (1/N) Σ_i J_iᵀ E_{y∼p(y|x_i)}[∇_f log p ∇_f log pᵀ] J_i (computed exactly,
+  no sampling: diag(p) − ppᵀ for a categorical likelihood, I/σ² for a Gaussian one), or
+  ``kind="empirical"`` F̂ = (1/N) Σ_i g_i g_iᵀ with the per-sample gradients g_i at the observed
+  labels (Kunstner, Balles & Hennig 2019 explain why the two differ).
+
+Mode, BatchNorm and state
+-------------------------
+The operator never changes the model. At construction it takes a *snapshot* of the parameters and
+buffers (cast to ``dtype`` if given, e.g. ``torch.float64``) and evaluates the module through
+``torch.func.functional_call`` on those copies, so BatchNorm running statistics of the user's
+module are never updated. ``mode`` says which train/eval behaviour is used:
+
+* ``"keep"`` (default): the caller's mode as it is. A BatchNorm layer in training mode normalises
+  with the statistics of each batch, so H is the Hessian of the loss *with batch statistics*
+  (samples within a batch are coupled; the accumulation over batches is still exact for the losses
+  so defined). Dropout in training mode makes each product random — call ``model.eval()`` first or
+  use ``mode="eval"``.
+* ``"bn_eval"``: BatchNorm layers use their running statistics (eval behaviour) during each product,
+  everything else keeps the caller's mode.
+* ``"eval"``: every submodule in eval mode during each product.
+
+The ``training`` flags are set only inside each product and restored in a ``finally`` block, so the
+user's module leaves every call in the mode it entered. Call :meth:`refresh` after the model's
+parameters change (the :class:`SharpnessTracker` does so).
+
+Distributed
+-----------
+With ``process_group`` (e.g. ``torch.distributed.group.WORLD``), each rank passes its own shard as
+``data``; N is all-reduced once at construction and every product is all-reduced (SUM) before the
+division by N, so all ranks hold the operator of the concatenated data set. Random vectors drawn by the algorithms are broadcast from the group's
+first rank (:meth:`CurvatureOperator.broadcast`), so ranks stay in lockstep even with different
+seeds; a warm-start ``v0`` must be the same on every rank.
+
+Example:
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    >>> x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    >>> H = HessianOperator(net, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+    ...                     [(x, y)], dtype=torch.float64)
+    >>> H.size, H.matvec(torch.ones(H.size, dtype=torch.float64)).shape
+    (67, torch.Size([67]))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .params import (
+    FunctionalModel,
+    ParamFilter,
+    ParamSpec,
+    batch_size,
+    cast_batch,
+    check_data,
+    module_state,
+    temporary_mode,
+)
+
+_MODES = ("keep", "bn_eval", "eval")
+_BACKENDS = ("auto", "double_backward", "func")
+
+
+class CurvatureOperator:
+    """A symmetric linear operator on vectors of length ``size``.
+
+    Subclasses implement :meth:`_matvec`; this base counts products and adds ``@``, ``to_dense``
+    and ``to_scipy``.
+    """
+
+    size: int
+    dtype: torch.dtype
+    device: torch.device
+
+    def __init__(self, size: int, dtype: torch.dtype, device: torch.device):
+        self.size = int(size)
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.n_matvec = 0
+
+    def _matvec(self, v: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """A v for one vector ``v`` of shape ``(size,)``; returns a new tensor of that shape."""
+        if not isinstance(v, torch.Tensor) or v.shape != (self.size,):
+            shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise ValueError(f"v must be a tensor of shape ({self.size},), got {shape}")
+        v = v.to(device=self.device, dtype=self.dtype)
+        self.n_matvec += 1
+        return self._matvec(v)
+
+    def broadcast(self, v: torch.Tensor) -> torch.Tensor:
+        """Make a (random) vector identical on every rank; the identity without a process group.
+        The algorithms call it on every random vector they draw."""
+        return v
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
+        if isinstance(v, torch.Tensor) and v.ndim == 2:
+            return torch.stack([self.matvec(c) for c in v.T], dim=1)
+        return self.matvec(v)
+
+    def to_dense(self, max_size: int = 20000) -> torch.Tensor:
+        """The full matrix, column by column (``size`` products). Refuses sizes above ``max_size``."""
+        if self.size > max_size:
+            raise ValueError(
+                f"to_dense needs {self.size} products and a {self.size}² matrix; "
+                f"size must be ≤ max_size={max_size}"
+            )
+        eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
+        return torch.stack([self.matvec(eye[:, i]) for i in range(self.size)], dim=1)
+
+    def to_scipy(self):
+        """A ``scipy.sparse.linalg.LinearOperator`` (float64 numpy in and out)."""
+        from scipy.sparse.linalg import LinearOperator
+
+        def mv(x):
+            x = np.asarray(x).reshape(-1)
+            t = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+            return self.matvec(t).detach().cpu().double().numpy()
+
+        return LinearOperator((self.size, self.size), matvec=mv, rmatvec=mv, dtype=np.float64)
+
+
+class DenseOperator(CurvatureOperator):
+    """A symmetric matrix given explicitly (tests, analytic fixtures, small problems)."""
+
+    def __init__(self, matrix: torch.Tensor):
+        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError("matrix must be a square 2-D tensor")
+        super().__init__(matrix.shape[0], matrix.dtype, matrix.device)
+        self.matrix = matrix
+
+    def _matvec(self, v):
+        return self.matrix @ v
+
+
+class PreconditionedOperator(CurvatureOperator):
+    """D^{-1/2} A D^{-1/2} for a positive diagonal D: same eigenvalues as D⁻¹A (similar matrices).
+
+    Used for the preconditioned sharpness λ_max(P⁻¹H) of adaptive methods (Cohen et al. 2022),
+    with P = diag(√v̂ + ε) for Adam.
+    """
+
+    def __init__(self, op: CurvatureOperator, diag: torch.Tensor):
+        if diag.shape != (op.size,):
+            raise ValueError(f"diag must have shape ({op.size},), got {tuple(diag.shape)}")
+        if not bool((diag > 0).all()):
+            raise ValueError("diag must be strictly positive")
+        super().__init__(op.size, op.dtype, op.device)
+        self.op = op
+        self.scale = diag.to(device=op.device, dtype=op.dtype).rsqrt()
+
+    def _matvec(self, v):
+        return self.scale * self.op.matvec(self.scale * v)
+
+    def broadcast(self, v):
+        return self.op.broadcast(v)
+
+
+def _default_forward(model, batch):
+    if isinstance(batch, (tuple, list)):
+        return model(batch[0])
+    if isinstance(batch, dict) and "x" in batch:
+        return model(batch["x"])
+    raise ValueError("forward must be given when batches are not (x, y) tuples")
+
+
+def _default_target(batch):
+    if isinstance(batch, (tuple, list)) and len(batch) > 1:
+        return batch[1]
+    if isinstance(batch, dict) and "y" in batch:
+        return batch["y"]
+    raise ValueError("target must be given when batches are not (x, y) tuples")
+
+
+class _ModelOperator(CurvatureOperator):
+    """Shared machinery: snapshot, data pass, batch weighting, modes, all-reduce."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data,
+        *,
+        params: ParamFilter = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        mode: str = "keep",
+        reduction: str = "mean",
+        process_group=None,
+    ):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.model = model
+        self.data = check_data(data)
+        self.spec = ParamSpec.from_module(model, params)
+        first = dict(model.named_parameters())[self.spec.names[0]]
+        self._cast_dtype = dtype
+        dtype = dtype or first.dtype
+        device = torch.device(device) if device is not None else first.device
+        super().__init__(self.spec.numel, dtype, device)
+        self.mode = mode
+        self.reduction = reduction
+        self.process_group = process_group
+        self.refresh()
+        n_local = sum(batch_size(b) for b in self.data)
+        if n_local == 0:
+            raise ValueError("data holds no samples")
+        n = torch.tensor(float(n_local), dtype=torch.float64, device=self.device)
+        self._all_reduce(n)
+        self.n_samples = int(n.item())
+        self.n_local = n_local
+
+    # ------------------------------------------------------------------ state
+    def refresh(self) -> None:
+        """Re-read the model's parameters and buffers (after a training step)."""
+        self.theta = self.spec.vector(self.model, self.dtype).to(self.device)
+        fixed = module_state(self.model, self._cast_dtype, exclude=self.spec.names)
+        self._fixed = {k: v.to(self.device) for k, v in fixed.items()}
+        self._cache = None
+
+    def _state(self, theta: torch.Tensor) -> dict:
+        s = dict(self._fixed)
+        s.update(self.spec.unflatten(theta))
+        return s
+
+    def functional(self, theta: torch.Tensor) -> FunctionalModel:
+        return FunctionalModel(self.model, self._state(theta))
+
+    def _modes(self):
+        return temporary_mode(self.model, self.mode)
+
+    def _batches(self):
+        cast = self._cast_dtype
+        for b in self.data:
+            yield batch_size(b), cast_batch(b, cast, self.device)
+
+    def _weight(self, n_b: int) -> float:
+        return n_b / self.n_samples if self.reduction == "mean" else 1.0
+
+    def _all_reduce(self, t: torch.Tensor) -> None:
+        if self.process_group is not None:
+            import torch.distributed as dist
+
+            dist.all_reduce(t, op=dist.ReduceOp.SUM, group=self.process_group)
+
+    def broadcast(self, v: torch.Tensor) -> torch.Tensor:
+        if self.process_group is None:
+            return v
+        import torch.distributed as dist
+
+        v = v.contiguous()
+        src = dist.get_global_rank(self.process_group, 0) if self.process_group is not dist.group.WORLD else 0
+        dist.broadcast(v, src=src, group=self.process_group)
+        return v
+
+    def _matvec(self, v):
+        out = torch.zeros(self.size, dtype=self.dtype, device=self.device)
+        with self._modes():
+            for n_b, batch in self._batches():
+                out += self._weight(n_b) * self._batch_matvec(batch, v)
+        self._all_reduce(out)
+        return out
+
+    def _batch_matvec(self, batch, v):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ extras
+    def loss_and_grad(self) -> tuple[float, torch.Tensor]:
+        """The data-set loss and its gradient at the snapshot θ (one pass, all-reduced)."""
+        raise NotImplementedError
+
+
+class HessianOperator(_ModelOperator):
+    """The Hessian ∇²L(θ) of ``loss_fn(model, batch)`` over ``data``, matrix-free.
+
+    Products H v use Pearlmutter's trick: double backward, ∇_θ(∇_θL · v), or forward-over-reverse
+    ``torch.func.jvp(torch.func.grad(L), θ, v)``. ``backend="auto"`` uses double backward: measured
+    faster for MLPs and CNNs on CPU in ``bench/curvature.py`` and for ResNet-18 on an H200
+    (27 ms vs 76 ms per product, ../shared/anchor_numbers.md). With a single batch and
+    ``cache_graph`` (default ``None`` = cache when there is one batch) the first-order gradient
+    graph is built once and each product is a single backward pass.
+
+    Args:
+        model: the ``nn.Module``; never modified.
+        loss_fn: ``loss_fn(model, batch) -> scalar`` (mean over the batch by default).
+        data: a re-iterable of batches, e.g. ``[(x, y)]`` or a ``DataLoader``.
+        params: which parameters (see :meth:`ParamSpec.from_module`).
+        dtype: e.g. ``torch.float64`` to compute in double precision on a float32 model.
+        mode, reduction, process_group, device: see the module docstring.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable,
+        data,
+        *,
+        backend: str = "auto",
+        cache_graph: bool | None = None,
+        **kwargs,
+    ):
+        if not callable(loss_fn):
+            raise ValueError("loss_fn must be callable as loss_fn(model, batch)")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        self.loss_fn = loss_fn
+        self.backend = "double_backward" if backend == "auto" else backend
+        super().__init__(model, data, **kwargs)
+        n_batches = sum(1 for _ in self.data)
+        self.cache_graph = (n_batches == 1) if cache_graph is None else bool(cache_graph)
+        if self.cache_graph and n_batches != 1:
+            raise ValueError("cache_graph=True needs data with exactly one batch")
+
+    def _loss(self, theta, batch):
+        loss = self.loss_fn(self.functional(theta), batch)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise ValueError("loss_fn must return a scalar tensor")
+        return loss.reshape(())
+
+    def _batch_matvec(self, batch, v):
+        if self.backend == "func":
+            from torch.func import grad, jvp
+
+            return jvp(grad(lambda th: self._loss(th, batch)), (self.theta,), (v,))[1]
+        if self.cache_graph:
+            if self._cache is None:
+                th = self.theta.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(self._loss(th, batch), th, create_graph=True)
+                self._cache = (th, g)
+            th, g = self._cache
+            (hv,) = torch.autograd.grad(g, th, grad_outputs=v, retain_graph=True)
+            return hv
+        th = self.theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(self._loss(th, batch), th, create_graph=True)
+        (hv,) = torch.autograd.grad(g, th, grad_outputs=v)
+        return hv
+
+    def loss_and_grad(self) -> tuple[float, torch.Tensor]:
+        total = torch.zeros(self.size + 1, dtype=self.dtype, device=self.device)
+        with self._modes():
+            for n_b, batch in self._batches():
+                th = self.theta.detach().requires_grad_(True)
+                loss = self._loss(th, batch)
+                (g,) = torch.autograd.grad(loss, th)
+                w = self._weight(n_b)
+                total[0] += w * loss.detach()
+                total[1:] += w * g
+        self._all_reduce(total)
+        return float(total[0]), total[1:]
+
+
+class _JTLJOperator(_ModelOperator):
+    """Σ_b w_b J_bᵀ Λ_b J_b with J the Jacobian of the network outputs; subclasses give Λ_b."""
+
+    def __init__(self, model, data, *, forward: Callable | None = None, **kwargs):
+        self.forward = forward or _default_forward
+        super().__init__(model, data, **kwargs)
+
+    def _lam(self, out: torch.Tensor, u: torch.Tensor, batch) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def _batch_matvec(self, batch, v):
+        th = self.theta.detach().requires_grad_(True)
+        out = self.forward(self.functional(th), batch)
+        # J v by the double-vjp trick: g(u) = Jᵀu is linear in u, so ∂(g·v)/∂u = J v.
+        u = torch.zeros_like(out, requires_grad=True)
+        (jtu,) = torch.autograd.grad(out, th, grad_outputs=u, create_graph=True)
+        (jv,) = torch.autograd.grad(jtu, u, grad_outputs=v, retain_graph=True)
+        w = self._lam(out.detach(), jv, batch)
+        (jtw,) = torch.autograd.grad(out, th, grad_outputs=w)
+        return jtw
+
+
+class GGNOperator(_JTLJOperator):
+    """Generalised Gauss–Newton G = Σ_b w_b J_bᵀ ∇²_f c(f_b, batch_b) J_b (Schraudolph 2002).
+
+    The loss is split as ``criterion(forward(model, batch), batch)``; ``forward`` defaults to
+    ``model(batch[0])``. G equals the Hessian when the network is linear in θ, and is positive
+    semi-definite whenever the criterion is convex in the outputs (MSE, cross-entropy).
+
+    Example:
+        >>> G = GGNOperator(net, lambda out, b: torch.nn.functional.mse_loss(out, b[1]), [(x, y)])
+    """
+
+    def __init__(self, model, criterion: Callable, data, **kwargs):
+        if not callable(criterion):
+            raise ValueError("criterion must be callable as criterion(outputs, batch)")
+        self.criterion = criterion
+        super().__init__(model, data, **kwargs)
+
+    def _lam(self, out, u, batch):
+        o = out.detach().requires_grad_(True)
+        c = self.criterion(o, batch)
+        (g,) = torch.autograd.grad(c, o, create_graph=True)
+        (hu,) = torch.autograd.grad(g, o, grad_outputs=u)
+        return hu
+
+
+class FisherOperator(_JTLJOperator):
+    """Fisher information of p(y | f(θ, x)), true (exact expectation) or empirical.
+
+    ``likelihood="categorical"``: f are logits of shape (n, C), labels (n,) integer.
+    ``likelihood="gaussian"``: y ∼ N(f, σ²I), outputs of shape (n, ...).
+    Normalisation: F = (1/N) Σ_i J_iᵀ Λ_i J_i over the N samples (the Fisher of the mean
+    negative log-likelihood), with Λ_i = diag(p_i) − p_i p_iᵀ (categorical, true), I/σ² (Gaussian,
+    true) or s_i s_iᵀ with s_i = ∇_f(−log p(y_i | f_i)) (empirical).
+
+    Example:
+        >>> F = FisherOperator(net, [(x, y)], likelihood="categorical", kind="true")
+    """
+
+    def __init__(
+        self,
+        model,
+        data,
+        *,
+        likelihood: str = "categorical",
+        kind: str = "true",
+        sigma: float = 1.0,
+        target: Callable | None = None,
+        **kwargs,
+    ):
+        if likelihood not in ("categorical", "gaussian"):
+            raise ValueError(f"likelihood must be 'categorical' or 'gaussian', got {likelihood!r}")
+        if kind not in ("true", "empirical"):
+            raise ValueError(f"kind must be 'true' or 'empirical', got {kind!r}")
+        if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
+            raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+        if kwargs.get("reduction", "mean") != "mean":
+            raise ValueError("reduction must be 'mean' for the Fisher operator")
+        self.likelihood, self.kind, self.sigma = likelihood, kind, float(sigma)
+        self.target = target or _default_target
+        super().__init__(model, data, **kwargs)
+
+    def _lam(self, out, u, batch):
+        n = out.shape[0]
+        if self.likelihood == "categorical":
+            if out.ndim != 2:
+                raise ValueError(f"categorical likelihood needs logits of shape (n, C), got {tuple(out.shape)}")
+            p = torch.softmax(out, dim=-1)
+            if self.kind == "true":
+                return (p * u - p * (p * u).sum(-1, keepdim=True)) / n
+            y = self.target(batch)
+            s = p - torch.nn.functional.one_hot(y.long(), out.shape[-1]).to(p.dtype)
+        else:
+            if self.kind == "true":
+                return u / (self.sigma**2 * n)
+            y = self.target(batch).to(out.dtype)
+            s = (out - y) / self.sigma**2
+        dims = tuple(range(1, out.ndim))
+        return s * (s * u).sum(dim=dims, keepdim=True) / n

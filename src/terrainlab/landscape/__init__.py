@@ -1,0 +1,34 @@
+"""terrainlab.landscape — slices through the parameter terrain of a real model.
+
+Directions (:func:`random_direction` with filter normalisation, :func:`hessian_directions`,
+:func:`pca_directions`, :func:`project`), vectorised slices (:func:`line`, :func:`plane`),
+:func:`interpolate` with the loss barrier, and :func:`plot_plane` (contour + trajectory in the same
+coordinates). Shares :class:`terrainlab.curvature.ParamSpec` with the curvature operators, so a
+Hessian eigenvector is directly a slice direction.
+"""
+
+from .directions import PCADirections, hessian_directions, pca_directions, project, random_direction
+from .slices import (
+    InterpolationResult,
+    LineResult,
+    PlaneResult,
+    interpolate,
+    line,
+    plane,
+    plot_plane,
+)
+
+__all__ = [
+    "random_direction",
+    "hessian_directions",
+    "pca_directions",
+    "project",
+    "PCADirections",
+    "line",
+    "plane",
+    "interpolate",
+    "plot_plane",
+    "LineResult",
+    "PlaneResult",
+    "InterpolationResult",
+]
