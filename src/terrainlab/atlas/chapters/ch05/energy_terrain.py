@@ -12,8 +12,6 @@ exact local threshold 2/θ_max (local) and against η_max (global, from uniform)
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -26,11 +24,15 @@ from terrainlab.belief import (
     grad_energy,
     hess_energy,
     kappa_book,
-    project_simplex,
     sample_dirichlet,
     threshold_scan,
 )
-from terrainlab.belief.plotting import simplex_field_map, simplex_frame, simplex_path, simplex_points
+from terrainlab.belief.plotting import (
+    simplex_field_map,
+    simplex_frame,
+    simplex_path,
+    simplex_points,
+)
 from terrainlab.core import Simplex, rollout
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
 
@@ -129,7 +131,7 @@ def energy_terrain(ctx: Context) -> Result:
             simplex_path(ax, paths[: n_j + 1, j], color=c, lw=1.2, marker="o", ms=1.2,
                          label=f"from {tuple(round(v, 2) for v in starts[j].tolist())}: {n_j} steps")
         simplex_points(ax, ps, color="white", edgecolor="black", s=30, zorder=5, label="p*")
-        ax.legend(frameon=False, fontsize=5.5, loc="upper left", bbox_to_anchor=(-0.06, 1.02))
+        ax.legend(frameon=False, fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, 0.03), ncol=2)
         ax.set_title(f"(a) terrain and projected Euler at η = 0.8·η_max = {eta:.4f}")
         ax = axes[0, 1]
         k = np.arange(81)
@@ -157,9 +159,9 @@ def energy_terrain(ctx: Context) -> Result:
         ax.loglog(emax_t.numpy(), glob.eta_largest_stable.numpy(), "^", color=ORANGE, ms=3.5,
                   label=f"global (from uniform) vs η_max: min ratio {glob_ratio_min:.1f}")
         ax.set_xlabel("predicted threshold")
-        ax.set_ylabel("measured largest stable η")
+        ax.set_ylabel("measured threshold η")
         ax.set_title(f"(d) {n_t} random targets, 140 step sizes")
-        ax.legend(frameon=False, fontsize=6, loc="lower right")
+        ax.legend(frameon=False, fontsize=6, loc="upper left")
     ctx.savefig(fig, "energy_terrain")
 
     return Result(

@@ -22,8 +22,6 @@ from terrainlab.belief import (
     energy,
     eta_crit_tangent,
     eta_max_book,
-    hess_energy,
-    project_simplex,
     sample_dirichlet,
     tangent_basis,
     yonglin_step,
@@ -135,17 +133,17 @@ def yonglin_limit_audit(ctx: Context) -> Result:
         simplex_path(ax, orbits[:, 1], color=ORANGE, lw=0.8, marker="s", ms=2.5,
                      label="from (0.01, 0.01, 0.98)")
         simplex_points(ax, ps, color="white", edgecolor="black", s=30, zorder=5, label="p*")
-        ax.legend(frameon=False, fontsize=5.5, loc="upper left", bbox_to_anchor=(-0.08, 1.05))
+        ax.legend(frameon=False, fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, 0.02))
         ax.set_title(f"(b) {audit.n_cycles} of {audit.n_starts} starts end on a cycle", fontsize=7)
         ax = axes[2]
-        ax.plot(rel, rho, color=BLUE, label="spectral radius of DΦ(p*) on the tangent space")
+        ax.plot(rel, rho, color=BLUE, label="ρ of DΦ(p*) on {Σv = 0}")
         ax.axhline(1, color="grey", lw=0.6, ls=":")
         ax.axvline(1.0, color=GREEN, lw=1, ls="--", label="η = 2/θ_max")
         ax.axvline(eta_max / crit, color=VERMILLION, lw=1, ls="--", label="book's η_max")
         ax.set_xlabel("η / (2/θ_max)")
         ax.set_ylabel("ρ(DΦ)")
         ax.set_title("(c) what holds: local stability exactly below 2/θ_max", fontsize=7)
-        ax.legend(frameon=False, fontsize=6)
+        ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(0.12, 1.0))
     ctx.savefig(fig, "yonglin_limit_audit")
 
     return Result(

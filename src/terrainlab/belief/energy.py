@@ -1,0 +1,306 @@
+"""The belief energy E(p) = KL(p*‖p), its curvature, and the step sizes that keep Euler steps on it
+stable — what the book calls the "Yonglin Limit", implemented as what is true.
+
+Closed forms (p in the interior of Δ^{K−1}):
+
+    E(p) = Σ p*_i log(p*_i / p_i),   ∇E(p) = −p*/p,   ∇²E(p) = diag(p*_i / p_i²)
+
+(the Hessian is diag(1/p) only at p = p*). The projected Euler step is
+Φ_η(p) = proj_Δ(p − η∇E(p)). At the fixed point p* its Jacobian on the tangent space {Σv = 0} is
+I − η·Bᵀ diag(1/p*) B (B an orthonormal tangent basis), so p* is linearly stable exactly for
+
+    η < η_crit = 2/θ_max,   θ_max = λ_max(Bᵀ diag(1/p*) B),
+
+for any K (for K = 3, θ_max is the larger root of 3q₀q₁q₂θ² − 2(q₀q₁+q₀q₂+q₁q₂)θ + 1 = 0, the
+secular equation Σ q_i/(1 − q_iθ) = 0). The book's bound η_max(p) = 2μ/L² = 2·min p²/max p (with
+μ = 1/max p, L = 1/min p) is sufficient at p* but conservative, and no global bound exists because
+∇²E is unbounded near the boundary: the "KL contraction from any initial belief" is false
+(see :func:`contraction_audit`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.func import hessian, vmap
+
+from terrainlab.core import Simplex, rollout
+
+from .divergences import kl
+from .simplex import mirror_step, project_simplex, sample_dirichlet, tangent_basis
+
+__all__ = [
+    "energy",
+    "grad_energy",
+    "hess_energy",
+    "eta_max_book",
+    "kappa_book",
+    "theta_max",
+    "eta_crit_tangent",
+    "hessian_tangent",
+    "energy_field",
+    "yonglin_step",
+    "ThresholdScan",
+    "threshold_scan",
+    "ContractionAudit",
+    "contraction_audit",
+]
+
+
+def _check_p(p, name="p"):
+    if not torch.is_tensor(p) or not torch.is_floating_point(p) or p.ndim == 0:
+        raise ValueError(f"{name} must be a floating-point tensor (..., K) of probabilities")
+
+
+def energy(p: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:
+    """E(p) = KL(p*‖p); +∞ where p_i = 0 < p*_i."""
+    _check_p(p)
+    _check_p(p_star, "p_star")
+    return kl(p_star, p)
+
+
+def grad_energy(p: torch.Tensor, p_star: torch.Tensor, clip: float | None = None) -> torch.Tensor:
+    """∇E(p) = −p*/p (Euclidean, ambient coordinates). ``clip`` floors p (the book's script uses
+    1e−12) so the gradient stays finite at the boundary."""
+    _check_p(p)
+    _check_p(p_star, "p_star")
+    return -p_star / (p.clamp(min=clip) if clip is not None else p)
+
+
+def hess_energy(p: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:
+    """∇²E(p) = diag(p*_i/p_i²), shape (..., K, K)."""
+    _check_p(p)
+    _check_p(p_star, "p_star")
+    return torch.diag_embed(p_star / p ** 2)
+
+
+def eta_max_book(p: torch.Tensor) -> torch.Tensor:
+    """The book's "safe step" η_max(p) = 2μ/L² = 2·min_i p_i² / max_i p_i (μ = 1/max p,
+    L = 1/min p). Faithful to the book; its maximum over the simplex is 2/K at the uniform point
+    (2/3 for K = 3, not 2/9) and it tends to 0 at the vertices."""
+    _check_p(p)
+    return 2 * p.amin(-1) ** 2 / p.amax(-1)
+
+
+def kappa_book(p: torch.Tensor) -> torch.Tensor:
+    """κ = L/μ = max p / min p, the condition number of diag(1/p)."""
+    _check_p(p)
+    return p.amax(-1) / p.amin(-1)
+
+
+def theta_max(q: torch.Tensor) -> torch.Tensor:
+    """Largest eigenvalue of diag(1/q) restricted to the tangent space {Σv = 0}, any K, batched."""
+    _check_p(q, "q")
+    B = tangent_basis(q.shape[-1], dtype=q.dtype, device=q.device)
+    M = B.T @ torch.diag_embed(1.0 / q) @ B
+    return torch.linalg.eigvalsh(M)[..., -1]
+
+
+def eta_crit_tangent(q: torch.Tensor) -> torch.Tensor:
+    """The exact local stability threshold of projected Euler on KL(q‖·) at its minimiser q:
+    η_crit = 2/θ_max (Jacobian I − η·Bᵀdiag(1/q)B on the tangent space)."""
+    return 2.0 / theta_max(q)
+
+
+def hessian_tangent(energy_fn: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor) -> torch.Tensor:
+    """Bᵀ ∇²E(p) B, the Hessian of ``energy_fn`` restricted to the tangent space, by autograd
+    (``torch.func.hessian`` under ``vmap``), shape (..., K−1, K−1). ``energy_fn`` maps (K,) → ()
+    (and, batched, (..., K) → (...))."""
+    if not callable(energy_fn):
+        raise ValueError("energy_fn must be callable")
+    _check_p(p)
+    K = p.shape[-1]
+    flat = p.reshape(-1, K)
+    H = vmap(hessian(lambda x: energy_fn(x)))(flat)
+    B = tangent_basis(K, dtype=p.dtype, device=p.device)
+    return (B.T @ H @ B).reshape(*p.shape[:-1], K - 1, K - 1)
+
+
+def energy_field(p_star: torch.Tensor, eta_scale: torch.Tensor | float = 1.0, clip: float | None = 1e-12):
+    """The field F(p) = −s·∇E(p) = s·p*/p for rollout (``eta_scale`` s may be a per-row tensor so
+    many step sizes run in one batch with rollout's η = 1)."""
+
+    def field(p, t=0.0):
+        return -eta_scale * grad_energy(p, p_star, clip)
+
+    return field
+
+
+def yonglin_step(p: torch.Tensor, p_star: torch.Tensor, eta, geometry: str = "euclidean_projected",
+                 clip: float | None = 1e-12) -> torch.Tensor:
+    """One step on E = KL(p*‖p): ``"euclidean_projected"`` proj_Δ(p − η∇E) (the book's §5.9
+    operator and script), ``"mirror"`` exponentiated gradient p ∝ p·exp(−η∇E), ``"logit"``
+    softmax(log p − η ∇_z E) = softmax(log p − η (p − p*)) (gradient descent on the logits)."""
+    g = grad_energy(p, p_star, clip)
+    if geometry == "euclidean_projected":
+        return project_simplex(p - eta * g)
+    if geometry == "mirror":
+        return mirror_step(p, g, eta)
+    if geometry == "logit":
+        tiny = torch.finfo(p.dtype).tiny
+        return torch.softmax(torch.log(p.clamp(min=tiny)) - eta * (p - p_star), dim=-1)
+    raise ValueError(f"geometry must be 'euclidean_projected', 'mirror' or 'logit', got {geometry!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# step-size scans
+
+
+@dataclass(frozen=True)
+class ThresholdScan:
+    """Measured stability thresholds of projected Euler on KL(p*‖·), one per target.
+
+    etas: (E,) scanned step sizes;  stable: (N, E) bool (all starts stable / converged);
+    eta_largest_stable: (N,) largest stable η in the scan (the book script's definition);
+    eta_first_fail: (N,) smallest η that is not stable (nan if none);  mode: "local"|"global";
+    steps, n_starts, seconds."""
+
+    etas: torch.Tensor
+    stable: torch.Tensor
+    eta_largest_stable: torch.Tensor
+    eta_first_fail: torch.Tensor
+    mode: str
+    steps: int
+    n_starts: int
+    seconds: float
+
+
+def threshold_scan(targets: torch.Tensor, etas: torch.Tensor, *, mode: str = "local", steps: int = 500,
+                   starts: torch.Tensor | None = None, n_starts: int = 8, noise: float = 0.02,
+                   noise_shape: tuple | None = (1.0, 0.5, 0.25), tol: float = 1e-3,
+                   generator: torch.Generator | None = None, clip: float = 1e-12) -> ThresholdScan:
+    """Scan η for the true stability threshold of p ← proj_Δ(p − η∇E(p)), E = KL(q‖p), all targets,
+    step sizes and starts in one batch (rows = target × η × start) through core ``rollout``.
+
+    ``mode="local"``: starts proj_Δ(q + noise·N(0,1)·noise_shape) (default: the book script's
+    perturbation); stable when the final distance ratio ‖p_T − q‖/‖p_0 − q‖ < 1 for every start.
+    ``mode="global"``: start at ``starts`` (default uniform); stable ("converged") when
+    KL(q‖p_T) < ``tol`` for every start.
+    """
+    _check_p(targets, "targets")
+    if targets.ndim != 2:
+        raise ValueError("targets must be a (N, K) batch of beliefs")
+    if mode not in ("local", "global"):
+        raise ValueError(f"mode must be 'local' or 'global', got {mode!r}")
+    if not torch.is_tensor(etas) or etas.ndim != 1 or not bool((etas > 0).all()):
+        raise ValueError("etas must be a 1-D tensor of step sizes > 0")
+    t0 = time.perf_counter()
+    N, K = targets.shape
+    E = etas.shape[0]
+    dt = targets.dtype
+    etas = etas.to(dt)
+    if mode == "local":
+        shape = torch.ones(K, dtype=dt) if noise_shape is None else torch.tensor(noise_shape, dtype=dt)
+        z = torch.randn(N, n_starts, K, generator=generator, dtype=dt)
+        p0 = project_simplex(targets[:, None, :] + noise * z * shape)  # (N, S, K)
+    else:
+        if starts is None:
+            starts = torch.full((1, K), 1.0 / K, dtype=dt)
+        p0 = starts.to(dt).expand(N, -1, -1) if starts.ndim == 2 else starts
+    S = p0.shape[1]
+    P0 = p0[:, None, :, :].expand(N, E, S, K).reshape(-1, K).contiguous()
+    Q = targets[:, None, None, :].expand(N, E, S, K).reshape(-1, K)
+    H = etas[None, :, None, None].expand(N, E, S, 1).reshape(-1, 1)
+    tr = rollout(energy_field(Q, H, clip), P0, eta=1.0, steps=steps, geometry=Simplex("euclid"),
+                 record="last")
+    pT = tr.final
+    if mode == "local":
+        d0 = (P0 - Q).norm(dim=-1)
+        dT = (pT - Q).norm(dim=-1)
+        ok = torch.isfinite(dT) & (dT < d0)
+    else:
+        ok = kl(Q, pT) < tol
+    stable = ok.reshape(N, E, S).all(-1)
+    big = torch.where(stable, etas[None, :], torch.full_like(etas[None, :], -math.inf)).amax(-1)
+    largest = torch.where(torch.isfinite(big), big, torch.full_like(big, math.nan))
+    first = torch.full((N,), math.nan, dtype=dt)
+    for i in range(N):
+        bad = (~stable[i]).nonzero()
+        if len(bad):
+            first[i] = etas[bad[0, 0]]
+    return ThresholdScan(etas, stable, largest, first, mode, steps, S, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------------
+# contraction audit
+
+
+@dataclass(frozen=True)
+class ContractionAudit:
+    """Empirical test of "Φ is a KL contraction" on random pairs and starts.
+
+    pair_ratio_*: statistics of KL(Φp₁‖Φp₂)/KL(p₁‖p₂) over ``n_pairs`` pairs (sup over finite
+    ratios, fraction > 1, fraction infinite); energy_ratio_*: E(Φp)/E(p) over ``n_starts`` starts;
+    euclid_ratio_sup: sup of ‖Φp₁ − Φp₂‖/‖p₁ − p₂‖; n_cycles: starts whose orbit ends on a cycle of
+    period ≥ 2 (checked after ``orbit_steps`` steps); cycle_example: one such start (or None)."""
+
+    pair_ratio_sup: float
+    pair_ratio_frac_gt1: float
+    pair_ratio_frac_inf: float
+    energy_ratio_sup: float
+    energy_ratio_frac_gt1: float
+    energy_ratio_frac_inf: float
+    euclid_ratio_sup: float
+    n_cycles: int
+    cycle_example: list | None
+    n_pairs: int
+    n_starts: int
+    seconds: float
+
+
+def _ratio_stats(num, den):
+    r = num / den
+    fin = torch.isfinite(r)
+    sup = float(r[fin].max()) if bool(fin.any()) else math.nan
+    return r, sup, float((r > 1).double().mean()), float((~torch.isfinite(r)).double().mean())
+
+
+def find_cycles(step_fn: Callable[[torch.Tensor], torch.Tensor], p0: torch.Tensor, steps: int = 300,
+                max_period: int = 8, tol: float = 1e-9) -> torch.Tensor:
+    """Per-row cycle detection: iterate ``steps`` times, then flag rows that return within ``tol``
+    of a state 2..max_period steps back while still moving. Returns (n,) bool."""
+    p = p0
+    for _ in range(steps):
+        p = step_fn(p)
+    hist = [p]
+    for _ in range(max_period):
+        hist.append(step_fn(hist[-1]))
+    last = hist[-1]
+    moving = (last - hist[-2]).abs().amax(-1) > tol
+    back = torch.zeros(p0.shape[0], dtype=torch.bool)
+    for k in range(2, max_period + 1):
+        back |= (last - hist[-1 - k]).abs().amax(-1) <= tol
+    return moving & back
+
+
+def contraction_audit(step_fn: Callable[[torch.Tensor], torch.Tensor], p_star: torch.Tensor, *,
+                      n_pairs: int = 20000, n_starts: int = 20000, K: int | None = None,
+                      generator: torch.Generator | None = None, orbit_steps: int = 300,
+                      extra_starts: torch.Tensor | None = None) -> ContractionAudit:
+    """Audit the claim that ``step_fn`` (a batched map Δ → Δ) contracts KL from any initial belief:
+    pairs and starts ~ Dirichlet(1) (uniform on the simplex), plus ``extra_starts``."""
+    if not callable(step_fn):
+        raise ValueError("step_fn must be a callable batched map from beliefs to beliefs")
+    _check_p(p_star, "p_star")
+    t0 = time.perf_counter()
+    K = K or p_star.shape[-1]
+    dt = p_star.dtype
+    p1 = sample_dirichlet(n_pairs, K, generator=generator, dtype=dt)
+    p2 = sample_dirichlet(n_pairs, K, generator=generator, dtype=dt)
+    q1, q2 = step_fn(p1), step_fn(p2)
+    _, psup, pgt, pinf = _ratio_stats(kl(q1, q2), kl(p1, p2))
+    eu = (q1 - q2).norm(dim=-1) / (p1 - p2).norm(dim=-1)
+    s = sample_dirichlet(n_starts, K, generator=generator, dtype=dt)
+    if extra_starts is not None:
+        s = torch.cat([s, extra_starts.to(dt)], 0)
+    e0 = kl(p_star.expand_as(s), s)
+    e1 = kl(p_star.expand_as(s), step_fn(s))
+    _, esup, egt, einf = _ratio_stats(e1, e0)
+    cyc = find_cycles(step_fn, s, steps=orbit_steps)
+    ex = s[cyc.nonzero()[0, 0]].tolist() if bool(cyc.any()) else None
+    return ContractionAudit(psup, pgt, pinf, esup, egt, einf, float(eu[torch.isfinite(eu)].max()),
+                            int(cyc.sum()), ex, n_pairs, s.shape[0], time.perf_counter() - t0)
