@@ -1,0 +1,486 @@
+"""Lyapunov exponents (Benettin / QR), orbit classification and cycle detection.
+
+Lyapunov spectrum by the standard QR method (Benettin, Galgani, Giorgilli & Strelcyn 1980; Shimada &
+Nagashima 1979; Eckmann & Ruelle 1985): k tangent vectors Q are pushed forward by the Jacobian of
+one step, V = DΦ(s_t) Q_t, re-orthonormalised V = Q_{t+1} R_{t+1}, and
+
+    λ_i = lim (1/(n·τ)) Σ_t log |R_t[i, i]|,
+
+τ = 1 for maps and τ = η for flows (one scheme step of size η). The Jacobian–vector products
+DΦ·Q are autograd through the actual step — a user map, or one step of a core scheme (``RK4()``
+by default) on a field — so any PyTorch model works. Two strategies: ``"batched"`` runs the orbit
+first with the core ``rollout`` and forms the one-step Jacobians of thousands of recorded states
+in one batched reverse pass (parallel over time; only the tiny QR recursion is sequential), and
+``"sequential"`` pushes the k tangents forward step by step with forward-mode JVPs (all k tangents
+and all starts in one pass over a replicated batch; no Jacobian is ever formed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from ..core import RK4, map_field, rollout
+from ..core.schemes import AbstractScheme
+from ._util import (
+    as_field,
+    check_eta,
+    check_int,
+    check_kind,
+    check_positive,
+    check_states,
+    state_fn,
+)
+
+
+@dataclass(frozen=True)
+class LyapunovResult:
+    """Lyapunov exponents of a batch of orbits.
+
+    exponents: (B, k) per start, descending.  mean: (k,) average over starts; stderr: (k,) standard
+    error — across starts when B > 1, else from 10 block means of the single orbit.
+    history: (R, B, k) running estimates at ``times`` (R,) — the convergence diagnostic;
+    drift: (B, k) |final estimate − estimate at ¾ of the run|.
+    unit: "per step" (maps) or "per unit time" (flows).  status: "ok", or "nonfinite" if any orbit
+    blew up (its exponents are NaN).  n_steps, n_jvp (tangent products), n_evals, seconds.
+    """
+
+    exponents: torch.Tensor
+    mean: torch.Tensor
+    stderr: torch.Tensor
+    history: torch.Tensor
+    times: torch.Tensor
+    drift: torch.Tensor
+    final_states: torch.Tensor
+    unit: str
+    status: str
+    n_steps: int
+    n_jvp: int
+    seconds: float
+
+
+def _stepper(fn, kind: str, eta, scheme, t0: float):
+    """One step Φ(s) of the system, built on core pieces (the map itself, or scheme.step)."""
+    if kind == "map":
+        g = state_fn(fn)
+        return lambda s, k: g(s)
+    field = as_field(fn)
+    return lambda s, k: scheme.step(field, s, t0 + k * eta, eta).state
+
+
+def _jvp_step(step, s: torch.Tensor, Q: torch.Tensor, k_step: int):
+    """(Φ(s), DΦ(s) Q) for s (B, d), Q (B, d, k), in one forward-mode pass over a replicated batch."""
+    B, d = s.shape
+    k = Q.shape[-1]
+    srep = s[:, None, :].expand(B, k, d).reshape(B * k, d).clone()
+    tan = Q.transpose(1, 2).reshape(B * k, d).clone()
+    with fwAD.dual_level():
+        out = step(fwAD.make_dual(srep, tan), k_step)
+        primal, tout = fwAD.unpack_dual(out)
+    if tout is None:  # the step does not depend on s
+        tout = torch.zeros_like(primal)
+    new = primal.reshape(B, k, d)[:, 0].detach()
+    V = tout.reshape(B, k, d).transpose(1, 2).detach()
+    return new, V
+
+
+def lyapunov_spectrum(
+    fn: Callable,
+    s0: torch.Tensor,
+    *,
+    kind: str = "map",
+    eta: float | None = None,
+    steps: int = 10_000,
+    k: int | None = None,
+    transient: int = 0,
+    scheme: AbstractScheme | None = None,
+    qr_every: int = 1,
+    n_records: int = 50,
+    t0: float = 0.0,
+    method: str = "auto",
+    chunk: int = 2048,
+) -> LyapunovResult:
+    """Lyapunov spectrum (the k largest exponents) of maps or flows by the QR/Benettin method.
+
+    Args:
+        fn: a batched map T(s) (``kind="map"``) or field F(s, t) (``kind="field"``, stepped with
+            ``scheme`` — ``RK4()`` by default — at step ``eta``).
+        s0: (B, d) starts; B orbits are run at once and averaged.
+        steps: steps measured after ``transient`` steps (the transient also aligns Q).
+        k: number of exponents (default d: the full spectrum; k = 1: the largest).
+        qr_every: re-orthonormalise every this many steps (1 is safest).
+        n_records: checkpoints of the running estimate kept in ``history``.
+        method: ``"batched"`` — run the orbit with the core ``rollout`` first, then form the
+            one-step Jacobians of ``chunk`` recorded states at a time in one batched reverse pass
+            (parallel over time), leaving only the small QR recursion sequential; requires an
+            autonomous system. ``"sequential"`` — forward-mode JVPs step by step (any system;
+            memory O(B·k·d)). ``"auto"``: batched for autonomous systems with d ≤ 64.
+
+    Returns:
+        :class:`LyapunovResult`; for flows the exponents are per unit time.
+
+    Example:
+        >>> T = lambda x: 4.0 * x * (1 - x)               # logistic map at r = 4: λ = ln 2
+        >>> res = lyapunov_spectrum(T, torch.full((8, 1), 0.3, dtype=torch.float64) + 0.01 *
+        ...                         torch.arange(8, dtype=torch.float64)[:, None], steps=4000)
+        >>> abs(float(res.mean[0]) - 0.6931) < 0.02
+        True
+    """
+    check_kind(kind)
+    check_int(steps, "steps", 1)
+    check_int(transient, "transient", 0)
+    check_int(qr_every, "qr_every", 1)
+    check_int(n_records, "n_records", 1)
+    if kind == "field":
+        if eta is None:
+            raise ValueError("eta must be given for kind='field' (the integration step)")
+        check_eta(eta)
+    else:
+        check_eta(eta)
+    scheme = RK4() if scheme is None else scheme
+    if not isinstance(scheme, AbstractScheme) or scheme.partitioned or scheme.stochastic:
+        raise ValueError(f"scheme must be a deterministic single-tensor scheme such as RK4(), got {scheme!r}")
+    if method not in ("auto", "batched", "sequential"):
+        raise ValueError(f"method must be 'auto', 'batched' or 'sequential', got {method!r}")
+    check_int(chunk, "chunk", 1)
+    s = check_states(s0, "s0").detach().clone()
+    B, d = s.shape
+    k = d if k is None else k
+    check_int(k, "k", 1)
+    if k > d:
+        raise ValueError(f"k must be <= d = {d}, got {k}")
+    step = _stepper(fn, kind, eta, scheme, t0)
+    tau = 1.0 if kind == "map" else float(eta)
+    if method == "auto":
+        method = "batched" if d <= 64 else "sequential"
+    if method == "batched":
+        return _spectrum_batched(fn, s, kind=kind, eta=eta, steps=steps, k=k, transient=transient,
+                                 scheme=scheme, qr_every=qr_every, n_records=n_records, chunk=chunk)
+    start = time.perf_counter()
+    gen = torch.Generator(device="cpu").manual_seed(12345)
+    Q0 = torch.randn(d, k, generator=gen, dtype=torch.float64).to(s.dtype).to(s.device)
+    Q = torch.linalg.qr(Q0)[0].expand(B, d, k).clone()
+    n_jvp = 0
+    for i in range(transient):
+        s, V = _jvp_step(step, s, Q, i)
+        Q = torch.linalg.qr(V)[0]
+        n_jvp += B * k
+    sums = torch.zeros(B, k, dtype=torch.float64, device=s.device)
+    n_blocks = 10
+    block_sums = torch.zeros(n_blocks, B, k, dtype=torch.float64, device=s.device)
+    block_len = torch.zeros(n_blocks, dtype=torch.float64)
+    rec_every = max(1, steps // n_records)
+    history, times = [], []
+    est_34 = None
+    tiny = torch.finfo(s.dtype).tiny
+    for i in range(1, steps + 1):
+        s, V = _jvp_step(step, s, Q, transient + i - 1)
+        n_jvp += B * k
+        if i % qr_every == 0 or i == steps:
+            Q, R = torch.linalg.qr(V)
+            logs = torch.log(R.diagonal(dim1=-2, dim2=-1).abs().clamp(min=tiny)).to(torch.float64)
+            sums += logs
+            b = min(n_blocks - 1, (i - 1) * n_blocks // steps)
+            block_sums[b] += logs
+        else:
+            Q = V
+        block_len[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += 1
+        if i % rec_every == 0 or i == steps:
+            history.append(sums / (i * tau))
+            times.append(i * tau)
+        if est_34 is None and i >= (3 * steps) // 4:
+            est_34 = sums / (i * tau)
+    finite = torch.isfinite(s).all(-1)
+    return _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34,
+                   s, kind, transient, n_jvp, start)
+
+
+def _spectrum_batched(fn, s, *, kind, eta, steps, k, transient, scheme, qr_every, n_records, chunk):
+    """Orbit first (core rollout), then batched one-step Jacobians over time, then QR."""
+    from ..core import Euler
+    from .jacobian import _batched_jac
+
+    B, d = s.shape
+    tau = 1.0 if kind == "map" else float(eta)
+    start = time.perf_counter()
+    if kind == "map":
+        g = state_fn(fn)
+        field, sch, h = map_field(g), Euler(), 1.0
+
+        def phi(x):
+            return g(x)
+    else:
+        field, sch, h = as_field(fn), scheme, float(eta)
+
+        def phi(x):
+            return sch.step(field, x, 0.0, h).state
+
+    gen = torch.Generator(device="cpu").manual_seed(12345)
+    Q = torch.linalg.qr(torch.randn(d, k, generator=gen, dtype=torch.float64))[0]
+    Q = Q.to(s.dtype).to(s.device).expand(B, d, k).clone()
+    sums = torch.zeros(B, k, dtype=torch.float64, device=s.device)
+    n_blocks = 10
+    block_sums = torch.zeros(n_blocks, B, k, dtype=torch.float64, device=s.device)
+    block_len = torch.zeros(n_blocks, dtype=torch.float64)
+    rec_every = max(1, steps // n_records)
+    history, times = [], []
+    est_34 = None
+    tiny = torch.finfo(s.dtype).tiny
+    n_vjp, n_evals = 0, 0
+    total = transient + steps
+    done = 0
+    cur = s
+    while done < total:
+        m = min(chunk, total - done)
+        tr = rollout(field, cur, eta=h, steps=m, scheme=sch, record="all")
+        n_evals += tr.n_evals
+        X = tr.states.detach()  # (m + 1, B, d)
+        cur = X[-1]
+        if not bool(torch.isfinite(cur).all()):
+            cur = torch.nan_to_num(cur)
+        J = _batched_jac(phi, torch.nan_to_num(X[:-1]).reshape(m * B, d)).reshape(m, B, d, d)
+        n_vjp += m * B * d
+        for j in range(m):
+            i_glob = done + j + 1  # steps taken so far, transient included
+            V = J[j] @ Q
+            if i_glob <= transient:
+                Q = torch.linalg.qr(V)[0]
+                continue
+            i = i_glob - transient
+            if i % qr_every == 0 or i == steps:
+                Q, R = torch.linalg.qr(V)
+                logs = torch.log(R.diagonal(dim1=-2, dim2=-1).abs().clamp(min=tiny)).to(torch.float64)
+                sums += logs
+                block_sums[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += logs
+            else:
+                Q = V
+            block_len[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += 1
+            if i % rec_every == 0 or i == steps:
+                history.append(sums / (i * tau))
+                times.append(i * tau)
+            if est_34 is None and i >= (3 * steps) // 4:
+                est_34 = sums / (i * tau)
+        done += m
+    finite = torch.isfinite(cur).all(-1) & torch.isfinite(X).all(0).all(-1)
+    return _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34,
+                   cur, kind, transient, n_vjp, start)
+
+
+def _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34, s,
+            kind, transient, n_jvp, start):
+    k = sums.shape[1]
+    exps = sums / (steps * tau)
+    finite = finite & torch.isfinite(exps).all(-1)
+    exps = torch.where(finite[:, None], exps, torch.full_like(exps, math.nan))
+    exps = torch.sort(exps, dim=-1, descending=True).values
+    good = exps[finite]
+    if good.shape[0] > 1:
+        mean = good.mean(0)
+        stderr = good.std(0) / math.sqrt(good.shape[0])
+    elif good.shape[0] == 1:
+        mean = good[0]
+        bm = block_sums[:, finite][:, 0] / (block_len[:, None].to(sums.device) * tau)
+        bm = torch.sort(bm, dim=-1, descending=True).values
+        stderr = bm.std(0) / math.sqrt(n_blocks)
+    else:
+        mean = torch.full((k,), math.nan, dtype=torch.float64)
+        stderr = torch.full((k,), math.nan, dtype=torch.float64)
+    hist = torch.stack(history)
+    drift = (exps - torch.sort(est_34, dim=-1, descending=True).values).abs()
+    return LyapunovResult(
+        exponents=exps, mean=mean, stderr=stderr, history=hist, times=torch.tensor(times), drift=drift,
+        final_states=s, unit="per step" if kind == "map" else "per unit time",
+        status="ok" if bool(finite.all()) else "nonfinite", n_steps=steps + transient, n_jvp=n_jvp,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def largest_lyapunov(fn, s0, **kw) -> LyapunovResult:
+    """The largest Lyapunov exponent only (k = 1): one tangent vector, one JVP per step."""
+    return lyapunov_spectrum(fn, s0, k=1, **kw)
+
+
+# ----------------------------------------------------------------------------- cycles
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """period: smallest period p ≥ 1 of the tail (0: none found); start: first index from which
+    the sequence is p-periodic; repeats: how many full periods the periodic tail holds."""
+
+    period: int
+    start: int
+    repeats: float
+
+
+def _cycle_1(eq, n: int, max_period: int, min_repeats: int) -> CycleResult:
+    for p in range(1, max_period + 1):
+        if n < min_repeats * p:
+            break
+        i = n - 1
+        while i - p >= 0 and eq(i, i - p):
+            i -= 1
+        start = i - p + 1  # seq[t] == seq[t − p] for every t ≥ start + p
+        if n - start >= min_repeats * p:
+            return CycleResult(p, start, (n - start) / p)
+    return CycleResult(0, n, 0.0)
+
+
+def detect_cycle(seq, max_period: int = 32, *, tol: float = 0.0, min_repeats: int = 3):
+    """Detect an eventually periodic tail in a sequence of tokens or of states.
+
+    A tail is p-periodic when seq[t] = seq[t − p] (exactly for tokens, within ``tol`` in max-abs
+    norm for float states) for every t from its start to the end, and it spans at least
+    ``min_repeats`` periods. The smallest such p ≤ ``max_period`` is returned (p = 1 is a fixed
+    point / a repeated token). Greedy decoding with a finite context, and any deterministic map on a
+    finite set, is eventually periodic: this finds the loop and where it began.
+
+    Args:
+        seq: a list/tuple of hashable tokens, a 1-D integer tensor, a (T, d) float tensor of states,
+            or a (T, B, d) float tensor (one result per batch column).
+
+    Returns:
+        :class:`CycleResult` (a list of them for (T, B, d) input).
+
+    Example:
+        >>> detect_cycle([5, 1, 2, 3, 1, 2, 3, 1, 2, 3])
+        CycleResult(period=3, start=1, repeats=3.0)
+    """
+    check_int(max_period, "max_period", 1)
+    check_int(min_repeats, "min_repeats", 2)
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+    if torch.is_tensor(seq):
+        if seq.ndim == 0:
+            raise ValueError("seq must be a sequence, got a 0-d tensor")
+        if torch.is_floating_point(seq) or torch.is_complex(seq):
+            if seq.ndim == 1:
+                seq = seq[:, None]
+            if seq.ndim == 3:
+                return [detect_cycle(seq[:, b], max_period, tol=tol, min_repeats=min_repeats) for b in range(seq.shape[1])]
+            if seq.ndim != 2:
+                raise ValueError(f"state sequences must have shape (T, d) or (T, B, d), got {tuple(seq.shape)}")
+            x = seq.detach()
+            return _cycle_1(lambda a, b: bool((x[a] - x[b]).abs().max() <= tol), x.shape[0], max_period, min_repeats)
+        seq = seq.tolist()
+    if not isinstance(seq, Sequence):
+        raise ValueError(f"seq must be a sequence of tokens or a tensor of states, got {type(seq).__name__}")
+    toks = list(seq)
+    return _cycle_1(lambda a, b: toks[a] == toks[b], len(toks), max_period, min_repeats)
+
+
+# ----------------------------------------------------------------------------- orbit classes
+
+
+@dataclass(frozen=True)
+class OrbitClassification:
+    """labels: per start "converged" | "period-k" | "chaotic" | "quasi-periodic" | "divergent";
+    periods (B,) (1 for converged, k for period-k, 0 otherwise); lyapunov (B,) largest exponent
+    (NaN where not computed); final_states (B, d); seconds."""
+
+    labels: list
+    periods: torch.Tensor
+    lyapunov: torch.Tensor
+    final_states: torch.Tensor
+    seconds: float
+
+
+def classify_orbit(
+    fn: Callable,
+    s0: torch.Tensor,
+    *,
+    kind: str = "map",
+    eta: float | None = None,
+    transient: int = 1000,
+    window: int = 256,
+    max_period: int = 64,
+    tol: float | None = None,
+    lyap_steps: int = 2000,
+    lyap_tol: float = 1e-2,
+    bound: float = 1e6,
+    scheme: AbstractScheme | None = None,
+) -> OrbitClassification:
+    """Classify the long-run behaviour of orbits: converged / period-k / chaotic / divergent.
+
+    The orbit is run for ``transient`` steps with the core ``rollout`` (maps as s + 1·(T(s) − s),
+    fields with ``scheme`` at step ``eta``), then a ``window`` is recorded. Divergent: left
+    ``bound`` or became non-finite. Converged: the last step moved ≤ tol. Period-k: the window is
+    k-periodic within tol (:func:`detect_cycle`). Otherwise the largest Lyapunov exponent decides:
+    > ``lyap_tol`` per unit (step or time) is ``"chaotic"``, else ``"quasi-periodic"`` (e.g. a limit
+    cycle of a flow, which has no integer period in steps). Caveat: an orbit that drifts off slowly
+    without leaving ``bound`` within the horizon (e.g. x ↦ x + 1) also has λ₁ ≈ 0 and is reported
+    as quasi-periodic; inspect ``final_states`` or raise the horizon.
+
+    Example:
+        >>> T = lambda x: 3.2 * x * (1 - x)
+        >>> classify_orbit(T, torch.tensor([[0.3]], dtype=torch.float64)).labels
+        ['period-2']
+    """
+    check_kind(kind)
+    check_int(transient, "transient", 0)
+    check_int(window, "window", 4)
+    check_int(max_period, "max_period", 1)
+    check_int(lyap_steps, "lyap_steps", 1)
+    check_positive(bound, "bound")
+    if kind == "field":
+        if eta is None:
+            raise ValueError("eta must be given for kind='field'")
+        check_eta(eta)
+    s = check_states(s0, "s0").detach()
+    B, d = s.shape
+    tol = (1e-9 if s.dtype == torch.float64 else 1e-5) if tol is None else tol
+    scheme = RK4() if scheme is None else scheme
+    start = time.perf_counter()
+    if kind == "map":
+        g = state_fn(fn)
+        field, step_eta = map_field(lambda x: g(x)), 1.0
+    else:
+        field, step_eta = as_field(fn), float(eta)
+
+    def guarded(x, t=0.0):
+        f = field(x, t)
+        bad = (~torch.isfinite(f).all(-1)) | (x.abs().amax(-1) > bound)
+        return torch.where(bad[:, None], torch.zeros_like(f), f)
+
+    from ..core import Euler
+
+    sch = Euler() if kind == "map" else scheme
+    tr = rollout(guarded, s, eta=step_eta, steps=max(transient, 1), scheme=sch, record="last")
+    tail = rollout(guarded, tr.final.detach(), eta=step_eta, steps=window, scheme=sch, record="all")
+    W = tail.states.detach()  # (window + 1, B, d)
+    last = W[-1]
+    diverged = (~torch.isfinite(W).all(0).all(-1)) | (W.abs().amax(0).amax(-1) > bound)
+    with torch.no_grad():
+        f_last = field(torch.nan_to_num(last), 0.0)
+    moving = (step_eta * f_last).abs().amax(-1)
+    labels, periods = [], torch.zeros(B, dtype=torch.long)
+    lyap = torch.full((B,), math.nan, dtype=torch.float64)
+    need_lyap = []
+    for b in range(B):
+        if bool(diverged[b]):
+            labels.append("divergent")
+        elif float(moving[b]) <= tol:
+            labels.append("converged")
+            periods[b] = 1
+        else:
+            cyc = detect_cycle(W[:, b], max_period, tol=max(tol * 10, tol), min_repeats=2)
+            if cyc.period >= 1 and cyc.start == 0:
+                labels.append(f"period-{cyc.period}")
+                periods[b] = cyc.period
+            else:
+                labels.append(None)
+                need_lyap.append(b)
+    if need_lyap:
+        idx = torch.tensor(need_lyap)
+        ly = lyapunov_spectrum(fn, last[idx], kind=kind, eta=eta, steps=lyap_steps, k=1, scheme=scheme)
+        lyap[idx] = ly.exponents[:, 0].to(torch.float64).cpu()
+        for j, b in enumerate(need_lyap):
+            v = float(ly.exponents[j, 0])
+            labels[b] = "chaotic" if v > lyap_tol else ("divergent" if math.isnan(v) else "quasi-periodic")
+    return OrbitClassification(labels=labels, periods=periods, lyapunov=lyap, final_states=last,
+                               seconds=time.perf_counter() - start)
