@@ -29,7 +29,7 @@ quick: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
