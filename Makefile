@@ -21,11 +21,9 @@ setup: $(STAMP)
 
 atlas: $(STAMP)
 	$(VENV)/bin/terrainlab atlas --out atlas --jobs 2
-	@echo "report: $(CURDIR)/atlas/index.html"
 
 quick: $(STAMP)
 	$(VENV)/bin/terrainlab atlas --out atlas-quick --quick --jobs 2
-	@echo "report: $(CURDIR)/atlas-quick/index.html"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
@@ -33,7 +31,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	for f in bench/*.py; do $(PY) $$f || exit 1; done
+	for f in bench/[!_]*.py; do $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) atlas atlas-quick
