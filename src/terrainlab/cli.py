@@ -216,10 +216,13 @@ def cmd_claims(args, console: Console) -> int:
     mode = "quick" if results["quick"] else "full"
     table = Table(title=f"terrainlab atlas · {mode} · seed {results['seed']} · {results['generated']}")
     wide = console.width >= 140
-    table.add_column("experiment", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("s", justify="right", no_wrap=True)
-    table.add_column("claim", ratio=3, overflow="fold")
+    # ids, verdicts and times are never cut; the claim takes whatever width is left
+    id_width = max((len(r["id"]) for r in rows), default=10)
+    table.add_column("experiment", no_wrap=True, min_width=id_width)
+    table.add_column("verdict", no_wrap=True, min_width=max((len(r["verdict"]) for r in rows), default=7))
+    table.add_column("s", justify="right", no_wrap=True, min_width=5)
+    # a narrow terminal gets one line per claim (cut with …); a wide one the whole claim
+    table.add_column("claim", ratio=3, overflow="fold" if wide else "ellipsis", no_wrap=not wide)
     if wide:
         table.add_column("key numbers", ratio=2, overflow="fold")
     for r in rows:

@@ -26,7 +26,7 @@ def test_two_gloo_processes_equal_one_process_on_concatenated_data(tmp_path):
     ref = eigs(H, k=3, which="LA", tol=1e-10, generator=torch.Generator().manual_seed(0))
     tref = trace(H, "hutch++", n_matvec=30, generator=torch.Generator().manual_seed(0))
     for rank in (0, 1):
-        got = torch.load(tmp_path / f"rank{rank}.pt")
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert got["n"] == 50
         assert bool(got["conv"].all())
         torch.testing.assert_close(got["eig"], ref.eigenvalues, rtol=1e-12, atol=0)
