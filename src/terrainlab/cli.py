@@ -222,7 +222,12 @@ def cmd_claims(args, console: Console) -> int:
     table.add_column("verdict", no_wrap=True, min_width=max((len(r["verdict"]) for r in rows), default=7))
     table.add_column("s", justify="right", no_wrap=True, min_width=5)
     # a narrow terminal gets one line per claim (cut with …); a wide one the whole claim
-    table.add_column("claim", ratio=3, overflow="fold" if wide else "ellipsis", no_wrap=not wide)
+    if wide:
+        table.add_column("claim", ratio=3, overflow="fold")
+    else:
+        verdict_width = max((len(r["verdict"]) for r in rows), default=7)
+        room = max(20, console.width - id_width - verdict_width - 5 - 13)  # 13: borders and padding
+        table.add_column("claim", overflow="ellipsis", no_wrap=True, max_width=room)
     if wide:
         table.add_column("key numbers", ratio=2, overflow="fold")
     for r in rows:
