@@ -20,27 +20,22 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from terrainlab.curvature import HessianOperator, eigs, trace
+sys.path.insert(0, str(Path(__file__).parent))
+import _models  # noqa: E402
+from _models import ce  # noqa: E402
+
+from terrainlab.curvature import HessianOperator, eigs, trace  # noqa: E402
 
 F = torch.nn.functional
 
 
-def ce(m, b):
-    return F.cross_entropy(m(b[0]), b[1])
-
-
 def mlp_digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    x = torch.tensor(X / 16.0, dtype=torch.float32)
-    x = x - x.mean(0)
-    y = torch.tensor(y)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
+    x, y = _models.digits()
+    net = _models.mlp(32)
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     for _ in range(200):
         opt.zero_grad()
@@ -50,15 +45,7 @@ def mlp_digits():
 
 
 def small_cnn():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 12, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(12, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 10),
-    )
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(32, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (32,), generator=g)
+    net, x, y = _models.small_cnn()
     n = sum(p.numel() for p in net.parameters())
     return f"small CNN ({n:,} params, B=32, 3×32×32)", net, x, y
 

@@ -16,50 +16,31 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-from terrainlab.landscape import plane, random_direction
+sys.path.insert(0, str(Path(__file__).parent))
+import _models  # noqa: E402
+from _models import ce  # noqa: E402
+
+from terrainlab.landscape import plane, random_direction  # noqa: E402
 
 F = torch.nn.functional
 
 
-def ce(m, b):
-    return F.cross_entropy(m(b[0]), b[1])
-
-
 def mlp_relu_digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    x = torch.tensor(X / 16.0, dtype=torch.float32)
-    x = x - x.mean(0)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-    return "MLP 64-256-10 ReLU on digits (B=1797)", net, x, torch.tensor(y)
+    x, y = _models.digits()
+    return "MLP 64-256-10 ReLU on digits (B=1797)", _models.mlp(256, torch.nn.ReLU), x, y
 
 
 def mlp_digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    x = torch.tensor(X / 16.0, dtype=torch.float32)
-    x = x - x.mean(0)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(), torch.nn.Linear(128, 10))
-    return "MLP 64-128-10 on digits (B=1797)", net, x, torch.tensor(y)
+    x, y = _models.digits()
+    return "MLP 64-128-10 on digits (B=1797)", _models.mlp(128), x, y
 
 
 def small_cnn():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 12, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(12, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 10),
-    )
-    g = torch.Generator().manual_seed(1)
-    return ("small CNN on a CIFAR-size batch (B=32)", net, torch.randn(32, 3, 32, 32, generator=g),
-            torch.randint(0, 10, (32,), generator=g))
+    return ("small CNN on a CIFAR-size batch (B=32)", *_models.small_cnn())
 
 
 def run_anchor(net, x, y, steps):

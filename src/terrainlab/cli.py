@@ -34,27 +34,17 @@ VERDICT_STYLE = {
 }
 
 
-def _positive_int(name: str):
+def _int_at_least(name: str, lo: int):
     def parse(s: str) -> int:
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be ≥ 1, got {v}")
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be ≥ {lo}, got {v}")
         return v
 
     return parse
-
-
-def _seed(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be ≥ 0, got {v}")
-    return v
 
 
 def _timeout(s: str) -> float:
@@ -83,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated id globs or chapters, e.g. 'ch05' or 'ch03.euler_*,ch06'",
     )
     a.add_argument("--resume", action="store_true", help="reuse finished results from DIR/cache")
-    a.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="parallel workers")
-    a.add_argument("--seed", type=_seed, default=0, help="seed handed to every experiment")
+    a.add_argument("--jobs", type=_int_at_least("--jobs", 1), default=1, help="parallel workers")
+    a.add_argument("--seed", type=_int_at_least("--seed", 0), default=0, help="seed handed to every experiment")
     a.add_argument(
         "--timeout", type=_timeout, default=600.0, help="seconds per experiment (default 600)"
     )

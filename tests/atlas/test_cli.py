@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +10,7 @@ import pytest
 from terrainlab.atlas.schema import validate_results
 from terrainlab.cli import main
 
-registry_module = importlib.import_module("terrainlab.atlas.registry")
-HERE = Path(__file__).resolve().parent
 FIX = "_atlas_runner_fixtures"
-
-
-@pytest.fixture
-def fixtures(monkeypatch):
-    monkeypatch.syspath_prepend(str(HERE))
-    before = dict(registry_module._REGISTRY)
-    yield
-    registry_module._REGISTRY.clear()
-    registry_module._REGISTRY.update(before)
-    sys.modules.pop(FIX, None)
 
 
 def atlas(out: Path, *extra: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -16,22 +15,9 @@ import pytest
 from terrainlab.atlas.runner import matches, parse_only, run_atlas
 from terrainlab.atlas.schema import validate_results
 
-registry_module = importlib.import_module("terrainlab.atlas.registry")  # the module, not the function
 HERE = Path(__file__).resolve().parent
 FIX = "_atlas_runner_fixtures"
 BROKEN = "_atlas_runner_broken"
-
-
-@pytest.fixture
-def fixtures(monkeypatch):
-    """Make the fixture modules importable (here and in workers); unregister them afterwards."""
-    monkeypatch.syspath_prepend(str(HERE))
-    before = dict(registry_module._REGISTRY)
-    yield
-    registry_module._REGISTRY.clear()
-    registry_module._REGISTRY.update(before)
-    for name in (FIX, BROKEN):
-        sys.modules.pop(name, None)
 
 
 def markers(out: Path, exp_id: str) -> list[str]:

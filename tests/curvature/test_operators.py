@@ -35,12 +35,16 @@ def ce(m, b):
     return F.cross_entropy(m(b[0]), b[1])
 
 
-def _dense_hessian(net, x, y):
+def _float64_copy(net):
+    """(spec, θ in float64, a float64 copy of the tanh MLP ``net``) for the reference computations."""
     spec = ParamSpec.from_module(net)
-    th = spec.vector(net, torch.float64)
     net64 = _mlp()
     net64.load_state_dict(net.state_dict())
-    net64 = net64.double()
+    return spec, spec.vector(net, torch.float64), net64.double()
+
+
+def _dense_hessian(net, x, y):
+    spec, th, net64 = _float64_copy(net)
 
     def L(t):
         return F.cross_entropy(functional_call(net64, spec.unflatten(t), (x.double(),)), y)
@@ -130,11 +134,7 @@ def test_ggn_differs_from_hessian_for_nonlinear_net_and_is_psd(setup):
 
 
 def _per_sample_grads(net, x, y_fn):
-    spec = ParamSpec.from_module(net)
-    th = spec.vector(net, torch.float64)
-    net64 = _mlp()
-    net64.load_state_dict(net.state_dict())
-    net64 = net64.double()
+    spec, th, net64 = _float64_copy(net)
 
     def nll(t, xi, yi):
         return F.cross_entropy(functional_call(net64, spec.unflatten(t), (xi[None].double(),)), yi[None])

@@ -31,7 +31,7 @@ from torch.func import hessian, vmap
 from terrainlab.core import Simplex, rollout
 
 from .divergences import kl
-from .simplex import mirror_step, project_simplex, sample_dirichlet, tangent_basis
+from .simplex import _check_p, mirror_step, project_simplex, sample_dirichlet, tangent_basis
 
 __all__ = [
     "energy",
@@ -49,11 +49,6 @@ __all__ = [
     "ContractionAudit",
     "contraction_audit",
 ]
-
-
-def _check_p(p, name="p"):
-    if not torch.is_tensor(p) or not torch.is_floating_point(p) or p.ndim == 0:
-        raise ValueError(f"{name} must be a floating-point tensor (..., K) of probabilities")
 
 
 def energy(p: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:

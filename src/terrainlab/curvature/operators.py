@@ -247,9 +247,7 @@ class _ModelOperator(CurvatureOperator):
         self._cache = None
 
     def _state(self, theta: torch.Tensor) -> dict:
-        s = dict(self._fixed)
-        s.update(self.spec.unflatten(theta))
-        return s
+        return self.spec.state(self._fixed, theta)
 
     def functional(self, theta: torch.Tensor) -> FunctionalModel:
         return FunctionalModel(self.model, self._state(theta))

@@ -108,6 +108,13 @@ class ParamSpec:
         parts = torch.split(vec, self.sizes, dim=-1)
         return {n: p.reshape(*lead, *s) for n, p, s in zip(self.names, parts, self.shapes)}
 
+    def state(self, fixed: Mapping[str, torch.Tensor], vec: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``fixed`` (buffers and unselected parameters, e.g. from :func:`module_state`) with the
+        selected parameters taken from ``vec``: the state ``functional_call`` evaluates at θ = vec."""
+        state = dict(fixed)
+        state.update(self.unflatten(vec))
+        return state
+
     def vector(self, module: nn.Module, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The module's current θ as a detached vector (a copy)."""
         named = dict(module.named_parameters())

@@ -100,6 +100,24 @@ def _finish(score, tr, warp, schedule, steps, denoise, method, start):
     return SampleResult(x, states, times, n, status, time.perf_counter() - start, method)
 
 
+def _keep(record, i, total) -> bool:
+    """Whether a Python-loop sampler records its state after iteration i (0-based) of ``total``."""
+    return record == "all" or (isinstance(record, int) and (i + 1) % record == 0) or i == total - 1
+
+
+def _finish_loop(score, x, n, states, times, statuses, schedule, t_end, record, denoise, start, method):
+    """The end of a sampler that loops in Python: the optional denoising step at ``t_end``, the
+    recorded states (only the last for ``record="last"``) and the worst status seen."""
+    if denoise:
+        x = _denoise(score, x, schedule, t_end)
+        n += 1
+    if record == "last":
+        states, times = [x], [t_end]
+    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
+    return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
+                        time.perf_counter() - start, method)
+
+
 def sample_reverse_sde(score, x_T, schedule: Schedule, steps: int, *, t_eps: float = 1e-3,
                        t_hi: float | None = None, warp="uniform", generator=None, record="last",
                        denoise: bool = False) -> SampleResult:
@@ -192,17 +210,11 @@ def sample_annealed_langevin(score, x_T, schedule: Schedule, levels: int, steps_
         tr = _langevin(score, x, t, steps_per_level, eta, generator)
         x, n = tr.final, n + tr.n_evals
         statuses.append(tr.status)
-        if record == "all" or (isinstance(record, int) and (i + 1) % record == 0) or i == levels - 1:
+        if _keep(record, i, levels):
             states.append(x)
             times.append(t)
-    if denoise:
-        x = _denoise(score, x, schedule, ts[-1])
-        n += 1
-    if record == "last":
-        states, times = [x], [ts[-1]]
-    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
-    return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
-                        time.perf_counter() - start, "annealed_langevin")
+    return _finish_loop(score, x, n, states, times, statuses, schedule, ts[-1], record, denoise, start,
+                        "annealed_langevin")
 
 
 def sample_pc(score, x_T, schedule: Schedule, steps: int, *, corrector_steps: int = 1, snr: float = 0.16,
@@ -236,14 +248,8 @@ def sample_pc(score, x_T, schedule: Schedule, steps: int, *, corrector_steps: in
             tr = _langevin(score, x, t, corrector_steps, 1.0, generator, snr=snr, alpha_coef=max(a_i, 0.0))
             x, n = tr.final, n + tr.n_evals
             statuses.append(tr.status)
-        if record == "all" or (isinstance(record, int) and (k + 1) % record == 0) or k == steps - 1:
+        if _keep(record, k, steps):
             states.append(x)
             times.append(t)
-    if denoise:
-        x = _denoise(score, x, schedule, w.t_lo)
-        n += 1
-    if record == "last":
-        states, times = [x], [w.t_lo]
-    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
-    return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
-                        time.perf_counter() - start, "predictor_corrector")
+    return _finish_loop(score, x, n, states, times, statuses, schedule, w.t_lo, record, denoise, start,
+                        "predictor_corrector")

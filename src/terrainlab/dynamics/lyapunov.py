@@ -170,34 +170,13 @@ def lyapunov_spectrum(
         s, V = _jvp_step(step, s, Q, i)
         Q = torch.linalg.qr(V)[0]
         n_jvp += B * k
-    sums = torch.zeros(B, k, dtype=torch.float64, device=s.device)
-    n_blocks = 10
-    block_sums = torch.zeros(n_blocks, B, k, dtype=torch.float64, device=s.device)
-    block_len = torch.zeros(n_blocks, dtype=torch.float64)
-    rec_every = max(1, steps // n_records)
-    history, times = [], []
-    est_34 = None
-    tiny = torch.finfo(s.dtype).tiny
+    tally = _Tally(B, k, steps, tau, n_records, qr_every, s)
     for i in range(1, steps + 1):
         s, V = _jvp_step(step, s, Q, transient + i - 1)
         n_jvp += B * k
-        if i % qr_every == 0 or i == steps:
-            Q, R = torch.linalg.qr(V)
-            logs = torch.log(R.diagonal(dim1=-2, dim2=-1).abs().clamp(min=tiny)).to(torch.float64)
-            sums += logs
-            b = min(n_blocks - 1, (i - 1) * n_blocks // steps)
-            block_sums[b] += logs
-        else:
-            Q = V
-        block_len[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += 1
-        if i % rec_every == 0 or i == steps:
-            history.append(sums / (i * tau))
-            times.append(i * tau)
-        if est_34 is None and i >= (3 * steps) // 4:
-            est_34 = sums / (i * tau)
+        Q = tally.push(V, i)
     finite = torch.isfinite(s).all(-1)
-    return _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34,
-                   s, kind, transient, n_jvp, start)
+    return tally.finish(finite, s, kind, transient, n_jvp, start)
 
 
 def _spectrum_batched(fn, s, *, kind, eta, steps, k, transient, scheme, qr_every, n_records, chunk):
@@ -223,14 +202,7 @@ def _spectrum_batched(fn, s, *, kind, eta, steps, k, transient, scheme, qr_every
     gen = torch.Generator(device="cpu").manual_seed(12345)
     Q = torch.linalg.qr(torch.randn(d, k, generator=gen, dtype=torch.float64))[0]
     Q = Q.to(s.dtype).to(s.device).expand(B, d, k).clone()
-    sums = torch.zeros(B, k, dtype=torch.float64, device=s.device)
-    n_blocks = 10
-    block_sums = torch.zeros(n_blocks, B, k, dtype=torch.float64, device=s.device)
-    block_len = torch.zeros(n_blocks, dtype=torch.float64)
-    rec_every = max(1, steps // n_records)
-    history, times = [], []
-    est_34 = None
-    tiny = torch.finfo(s.dtype).tiny
+    tally = _Tally(B, k, steps, tau, n_records, qr_every, s)
     n_vjp, n_evals = 0, 0
     total = transient + steps
     done = 0
@@ -251,53 +223,75 @@ def _spectrum_batched(fn, s, *, kind, eta, steps, k, transient, scheme, qr_every
             if i_glob <= transient:
                 Q = torch.linalg.qr(V)[0]
                 continue
-            i = i_glob - transient
-            if i % qr_every == 0 or i == steps:
-                Q, R = torch.linalg.qr(V)
-                logs = torch.log(R.diagonal(dim1=-2, dim2=-1).abs().clamp(min=tiny)).to(torch.float64)
-                sums += logs
-                block_sums[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += logs
-            else:
-                Q = V
-            block_len[min(n_blocks - 1, (i - 1) * n_blocks // steps)] += 1
-            if i % rec_every == 0 or i == steps:
-                history.append(sums / (i * tau))
-                times.append(i * tau)
-            if est_34 is None and i >= (3 * steps) // 4:
-                est_34 = sums / (i * tau)
+            Q = tally.push(V, i_glob - transient)
         done += m
     finite = torch.isfinite(cur).all(-1) & torch.isfinite(X).all(0).all(-1)
-    return _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34,
-                   cur, kind, transient, n_vjp, start)
+    return tally.finish(finite, cur, kind, transient, n_vjp, start)
 
 
-def _finish(sums, steps, tau, finite, block_sums, block_len, n_blocks, history, times, est_34, s,
-            kind, transient, n_jvp, start):
-    k = sums.shape[1]
-    exps = sums / (steps * tau)
-    finite = finite & torch.isfinite(exps).all(-1)
-    exps = torch.where(finite[:, None], exps, torch.full_like(exps, math.nan))
-    exps = torch.sort(exps, dim=-1, descending=True).values
-    good = exps[finite]
-    if good.shape[0] > 1:
-        mean = good.mean(0)
-        stderr = good.std(0) / math.sqrt(good.shape[0])
-    elif good.shape[0] == 1:
-        mean = good[0]
-        bm = block_sums[:, finite][:, 0] / (block_len[:, None].to(sums.device) * tau)
-        bm = torch.sort(bm, dim=-1, descending=True).values
-        stderr = bm.std(0) / math.sqrt(n_blocks)
-    else:
-        mean = torch.full((k,), math.nan, dtype=torch.float64)
-        stderr = torch.full((k,), math.nan, dtype=torch.float64)
-    hist = torch.stack(history)
-    drift = (exps - torch.sort(est_34, dim=-1, descending=True).values).abs()
-    return LyapunovResult(
-        exponents=exps, mean=mean, stderr=stderr, history=hist, times=torch.tensor(times), drift=drift,
-        final_states=s, unit="per step" if kind == "map" else "per unit time",
-        status="ok" if bool(finite.all()) else "nonfinite", n_steps=steps + transient, n_jvp=n_jvp,
-        seconds=time.perf_counter() - start,
-    )
+class _Tally:
+    """The QR bookkeeping both strategies share: Σ log|R_ii| over the measured steps, the same sums
+    in 10 consecutive blocks (single-orbit standard error), the running estimate every
+    ``steps // n_records`` steps and the estimate at ¾ of the run (the drift diagnostic)."""
+
+    n_blocks = 10
+
+    def __init__(self, B, k, steps, tau, n_records, qr_every, s):
+        self.steps, self.tau, self.qr_every = steps, tau, qr_every
+        self.sums = torch.zeros(B, k, dtype=torch.float64, device=s.device)
+        self.block_sums = torch.zeros(self.n_blocks, B, k, dtype=torch.float64, device=s.device)
+        self.block_len = torch.zeros(self.n_blocks, dtype=torch.float64)
+        self.rec_every = max(1, steps // n_records)
+        self.history, self.times = [], []
+        self.est_34 = None
+        self.tiny = torch.finfo(s.dtype).tiny
+
+    def push(self, V, i):
+        """Measured step i (1-based) with pushed-forward tangents V; returns the next Q."""
+        steps, tau = self.steps, self.tau
+        b = min(self.n_blocks - 1, (i - 1) * self.n_blocks // steps)
+        if i % self.qr_every == 0 or i == steps:
+            Q, R = torch.linalg.qr(V)
+            logs = torch.log(R.diagonal(dim1=-2, dim2=-1).abs().clamp(min=self.tiny)).to(torch.float64)
+            self.sums += logs
+            self.block_sums[b] += logs
+        else:
+            Q = V
+        self.block_len[b] += 1
+        if i % self.rec_every == 0 or i == steps:
+            self.history.append(self.sums / (i * tau))
+            self.times.append(i * tau)
+        if self.est_34 is None and i >= (3 * steps) // 4:
+            self.est_34 = self.sums / (i * tau)
+        return Q
+
+    def finish(self, finite, s, kind, transient, n_jvp, start) -> LyapunovResult:
+        sums, steps, tau, n_blocks = self.sums, self.steps, self.tau, self.n_blocks
+        k = sums.shape[1]
+        exps = sums / (steps * tau)
+        finite = finite & torch.isfinite(exps).all(-1)
+        exps = torch.where(finite[:, None], exps, torch.full_like(exps, math.nan))
+        exps = torch.sort(exps, dim=-1, descending=True).values
+        good = exps[finite]
+        if good.shape[0] > 1:
+            mean = good.mean(0)
+            stderr = good.std(0) / math.sqrt(good.shape[0])
+        elif good.shape[0] == 1:
+            mean = good[0]
+            bm = self.block_sums[:, finite][:, 0] / (self.block_len[:, None].to(sums.device) * tau)
+            bm = torch.sort(bm, dim=-1, descending=True).values
+            stderr = bm.std(0) / math.sqrt(n_blocks)
+        else:
+            mean = torch.full((k,), math.nan, dtype=torch.float64)
+            stderr = torch.full((k,), math.nan, dtype=torch.float64)
+        hist = torch.stack(self.history)
+        drift = (exps - torch.sort(self.est_34, dim=-1, descending=True).values).abs()
+        return LyapunovResult(
+            exponents=exps, mean=mean, stderr=stderr, history=hist, times=torch.tensor(self.times), drift=drift,
+            final_states=s, unit="per step" if kind == "map" else "per unit time",
+            status="ok" if bool(finite.all()) else "nonfinite", n_steps=steps + transient, n_jvp=n_jvp,
+            seconds=time.perf_counter() - start,
+        )
 
 
 def largest_lyapunov(fn, s0, **kw) -> LyapunovResult:

@@ -40,6 +40,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from terrainlab.curvature.params import (
+    FunctionalModel,
     ParamFilter,
     ParamSpec,
     batch_size,
@@ -124,8 +125,20 @@ class _Evaluator:
         self.head = _affine_head(model) if affine else None
         self.used_affine = False
 
-    def origin(self) -> torch.Tensor:
-        return self.spec.vector(self.model, self.dtype)
+    def origin(self, given: torch.Tensor | None = None) -> torch.Tensor:
+        """θ₀: the model's current selected parameters, or ``given`` on the evaluation device/dtype."""
+        if given is None:
+            return self.spec.vector(self.model, self.dtype)
+        return given.to(device=self.device, dtype=self.dtype)
+
+    def directions(self, **named: torch.Tensor) -> torch.Tensor:
+        """Check each direction (shape (numel,) over the selected parameters) and stack them as
+        the rows of an (r, numel) matrix on the evaluation device/dtype."""
+        size = self.spec.numel
+        for name, d in named.items():
+            if not isinstance(d, torch.Tensor) or d.shape != (size,):
+                raise ValueError(f"{name} must be a tensor of shape ({size},) over the selected parameters")
+        return torch.stack([d.to(device=self.device, dtype=self.dtype) for d in named.values()])
 
     def _per_point_bytes(self, batch) -> int:
         total = [0]
@@ -144,9 +157,7 @@ class _Evaluator:
         return 2 * self.spec.numel * torch.finfo(self.dtype).bits // 8 + 2 * total[0]
 
     def _loss_one(self, theta, batch, fixed):
-        state = dict(fixed)
-        state.update(self.spec.unflatten(theta))
-        m = _Proxy(self.model, state)
+        m = FunctionalModel(self.model, self.spec.state(fixed, theta))
         return self.loss_fn(m, batch).reshape(())
 
     def evaluate(self, origin: torch.Tensor, dirs: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -249,9 +260,7 @@ class _Evaluator:
         return x_in, z0, torch.stack(zs)
 
     def _state(self, theta):
-        state = dict(self.fixed)
-        state.update(self.spec.unflatten(theta))
-        return state
+        return self.spec.state(self.fixed, theta)
 
     def _chunk_losses(self, pts, coeffs, batch, head):
         if self.vectorized:
@@ -366,22 +375,6 @@ class _AffineProxy:
         return getattr(self._module, name)
 
 
-class _Proxy:
-    def __init__(self, module, state):
-        self._module, self._state = module, state
-
-    def __call__(self, *args, **kwargs):
-        return functional_call(self._module, self._state, args, kwargs, strict=False)
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-
-def _check_dir(d, size, name):
-    if not isinstance(d, torch.Tensor) or d.shape != (size,):
-        raise ValueError(f"{name} must be a tensor of shape ({size},) over the selected parameters")
-
-
 def line(
     model: nn.Module,
     loss_fn: Callable,
@@ -402,12 +395,9 @@ def line(
     t0 = time.perf_counter()
     ev = _Evaluator(model, loss_fn, data, params, dtype, mode, chunk_size, memory_budget, affine_head,
                     strategy)
-    _check_dir(direction, ev.spec.numel, "direction")
+    dirs = ev.directions(direction=direction)
     a = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
-    o = ev.origin() if origin is None else origin.to(device=ev.device, dtype=ev.dtype)
-    d = direction.to(device=ev.device, dtype=ev.dtype)
-    ad = a.to(dtype=ev.dtype)
-    losses, chunk = ev.evaluate(o, d[None], ad[:, None])
+    losses, chunk = ev.evaluate(ev.origin(origin), dirs, a.to(dtype=ev.dtype)[:, None])
     return LineResult(a, losses, a.numel(), chunk, ev.vectorized, time.perf_counter() - t0, ev.used_affine, ev.strategy)
 
 
@@ -433,16 +423,12 @@ def plane(
     t0 = time.perf_counter()
     ev = _Evaluator(model, loss_fn, data, params, dtype, mode, chunk_size, memory_budget, affine_head,
                     strategy)
-    _check_dir(d1, ev.spec.numel, "d1")
-    _check_dir(d2, ev.spec.numel, "d2")
+    dirs = ev.directions(d1=d1, d2=d2)
     a = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
     b = torch.as_tensor(betas, dtype=torch.float64).reshape(-1)
-    o = ev.origin() if origin is None else origin.to(device=ev.device, dtype=ev.dtype)
-    D1 = d1.to(device=ev.device, dtype=ev.dtype)
-    D2 = d2.to(device=ev.device, dtype=ev.dtype)
     A, B = torch.meshgrid(a, b, indexing="ij")
     C = torch.stack([A.reshape(-1), B.reshape(-1)], dim=1)
-    losses, chunk = ev.evaluate(o, torch.stack([D1, D2]), C)
+    losses, chunk = ev.evaluate(ev.origin(origin), dirs, C)
     return PlaneResult(a, b, losses.reshape(a.numel(), b.numel()), C.shape[0], chunk, ev.vectorized,
                        time.perf_counter() - t0, ev.used_affine, ev.strategy)
 

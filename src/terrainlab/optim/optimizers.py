@@ -371,19 +371,9 @@ class NaturalGradient(IntegratorOptimizer):
         super().__init__(params, dict(lr=_check_lr(lr), damping=_check_nonneg("damping", damping)))
         self.fisher = fisher
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads = self._active(group)
-            if not params:
-                continue
-            dirs = self.fisher.precondition(params, grads, group["damping"])
-            torch._foreach_add_(params, dirs, alpha=-group["lr"])
-        return loss
+    def _group_step(self, group, params, grads):
+        dirs = self.fisher.precondition(params, grads, group["damping"])
+        torch._foreach_add_(params, dirs, alpha=-group["lr"])
 
     def as_scheme(self, group=0):
         from .schemes import NaturalGradientScheme

@@ -10,12 +10,11 @@ with the trajectory projected (least squares) into the same plane.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.chapters._digits import centred_digits, one_thread
 from terrainlab.curvature import HessianOperator
 from terrainlab.landscape import (
     hessian_directions,
@@ -45,18 +44,6 @@ def decide_landscape(curvature_ratio: float, pca_variance: float, trajectory_gap
     return "holds" if curvature_ratio <= ratio_max else "holds-with-correction"
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny models run fastest on one thread (measured: the quick run takes 3.1 s on one thread and
-    8.4 s on two on the loaded 2-core host); restore the caller's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 @experiment(
     id="ch03.landscape_slices",
     chapter=3,
@@ -65,22 +52,17 @@ def _one_thread():
     "terrain (how sharp the minimum is) and the valley training walked down.",
 )
 def landscape_slices(ctx: Context) -> Result:
-    with _one_thread():
+    with one_thread():
         return _landscape_slices(ctx)
 
 
 def _landscape_slices(ctx: Context) -> Result:
-    from sklearn.datasets import load_digits
-
     from terrainlab.plotting import BLUE, VERMILLION, figure, style
 
     n = 300 if ctx.quick else 1000
     steps = 150 if ctx.quick else 400
     grid = 15 if ctx.quick else 31
-    X, y = load_digits(return_X_y=True)
-    x = torch.tensor(X[:n] / 16.0, dtype=torch.float32)
-    x = x - x.mean(0)
-    yt = torch.tensor(y[:n])
+    x, yt = centred_digits(n)
     data = [(x, yt)]
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))

@@ -10,22 +10,16 @@ stability", predict progressive sharpening until λ_max ≈ 2/η.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.chapters._digits import centred_digits, one_thread
 from terrainlab.curvature import SharpnessTracker
 
 
 def _digits(n: int):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    X = torch.tensor(X[:n] / 16.0, dtype=torch.float32)
-    X = X - X.mean(0)
-    y = torch.tensor(y[:n])
+    X, y = centred_digits(n)
     return X, y, torch.nn.functional.one_hot(y, 10).float()
 
 
@@ -85,18 +79,6 @@ def decide_eos(summaries: list[dict]) -> str:
     return "fails" if not any(ordinary) else "holds-with-correction"
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny models run fastest on one thread (measured: the quick run takes 3.1 s on one thread and
-    8.4 s on two on the loaded 2-core host); restore the caller's setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 @experiment(
     id="ch04.edge_of_stability",
     chapter=4,
@@ -104,7 +86,7 @@ def _one_thread():
     claim="λ_max drops sharply in the first few steps of training, then decays slowly.",
 )
 def edge_of_stability(ctx: Context) -> Result:
-    with _one_thread():
+    with one_thread():
         return _edge_of_stability(ctx)
 
 

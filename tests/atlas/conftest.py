@@ -1,0 +1,25 @@
+"""Shared fixture for the runner and CLI tests: the fixture experiment modules next to this file."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+registry_module = importlib.import_module("terrainlab.atlas.registry")  # the module, not the function
+HERE = Path(__file__).resolve().parent
+FIXTURE_MODULES = ("_atlas_runner_fixtures", "_atlas_runner_broken")
+
+
+@pytest.fixture
+def fixtures(monkeypatch):
+    """Make the fixture modules importable (here and in workers); unregister them afterwards."""
+    monkeypatch.syspath_prepend(str(HERE))
+    before = dict(registry_module._REGISTRY)
+    yield
+    registry_module._REGISTRY.clear()
+    registry_module._REGISTRY.update(before)
+    for name in FIXTURE_MODULES:
+        sys.modules.pop(name, None)
