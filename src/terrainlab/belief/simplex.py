@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from terrainlab.core import project_simplex
+from terrainlab.core.geometry import project_simplex, simplex_tangent_basis
 
 __all__ = [
     "project_simplex",
@@ -98,18 +98,8 @@ def natural_gradient_step(p: torch.Tensor, g: torch.Tensor, eta) -> torch.Tensor
     return project_simplex(p - eta * natural_gradient(p, g))
 
 
-def tangent_basis(K: int, dtype=None, device=None) -> torch.Tensor:
-    """An orthonormal basis of the tangent space {v : Σv = 0} of Δ^{K−1}, as the columns of a
-    (K, K−1) matrix (the Helmert basis): column j is (1, …, 1, −j, 0, …)/√(j(j+1)) with j ones."""
-    if isinstance(K, bool) or not isinstance(K, int) or K < 2:
-        raise ValueError(f"K must be an int >= 2, got {K!r}")
-    dtype = dtype or torch.get_default_dtype()
-    B = torch.zeros(K, K - 1, dtype=dtype, device=device)
-    for j in range(1, K):
-        B[:j, j - 1] = 1.0
-        B[j, j - 1] = -float(j)
-        B[:, j - 1] /= math.sqrt(j * (j + 1))
-    return B
+#: Orthonormal basis of the tangent space {v : Σv = 0} of Δ^{K−1} (K × (K−1), Helmert contrasts).
+tangent_basis = simplex_tangent_basis
 
 
 def tangent_project(v: torch.Tensor) -> torch.Tensor:

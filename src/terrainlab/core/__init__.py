@@ -5,7 +5,7 @@ to stop), and :func:`rollout`, which runs them and returns a :class:`Trajectory`
 """
 
 from .fields import Field, as_map, gradient_field, linear_field, map_field
-from .geometry import Euclidean, Simplex, project_simplex
+from .geometry import Euclidean, Simplex, project_simplex, simplex_tangent_basis
 from .rollout import STATUSES, Trajectory, rollout
 from .schemes import (
     RK4,
@@ -30,6 +30,7 @@ __all__ = [
     "Euclidean",
     "Simplex",
     "project_simplex",
+    "simplex_tangent_basis",
     "rollout",
     "Trajectory",
     "STATUSES",

@@ -42,6 +42,22 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
     return torch.clamp(v - tau, min=0)
 
 
+def simplex_tangent_basis(K: int, dtype=None, device=None) -> torch.Tensor:
+    """An orthonormal basis of the simplex tangent space {v : Σv = 0}, as the columns of a
+    (K, K−1) matrix: the Helmert contrasts, column j = (1, …, 1, −j, 0, …, 0)/√(j(j+1)) with j ones,
+    so BᵀB = I and 1ᵀB = 0 (Helmert 1876; Lancaster 1965, "The Helmert matrices").
+
+    Jacobians of fields on the simplex are taken as BᵀJB (K − 1 eigenvalues).
+    """
+    if isinstance(K, bool) or not isinstance(K, int) or K < 2:
+        raise ValueError(f"K must be an int >= 2 (number of simplex coordinates), got {K!r}")
+    j = torch.arange(1, K, dtype=torch.float64)
+    rows = torch.arange(K, dtype=torch.float64)[:, None]
+    B = (rows < j).to(torch.float64) - j * (rows == j).to(torch.float64)
+    B = B / torch.sqrt(j * (j + 1))
+    return B.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+
 class Euclidean:
     """Flat space: S' = S + ΔS."""
 

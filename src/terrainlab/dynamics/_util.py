@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from ..core import Euclidean, Simplex
+from ..core.geometry import simplex_tangent_basis as _helmert
 
 KINDS = ("field", "map")
 
@@ -96,14 +97,7 @@ def simplex_tangent_basis(K: int, dtype: torch.dtype = torch.float64, device=Non
         >>> torch.allclose(B.T @ B, torch.eye(2, dtype=B.dtype)), float(B.sum(0).abs().max()) < 1e-12
         (True, True)
     """
-    if isinstance(K, bool) or not isinstance(K, int) or K < 2:
-        raise ValueError(f"K must be an int >= 2 (number of simplex coordinates), got {K!r}")
-    B = torch.zeros(K, K - 1, dtype=dtype, device=device)
-    for j in range(1, K):
-        B[:j, j - 1] = 1.0
-        B[j, j - 1] = -float(j)
-        B[:, j - 1] /= math.sqrt(j * (j + 1))
-    return B
+    return _helmert(K, dtype=dtype, device=device)
 
 
 class Coords:
