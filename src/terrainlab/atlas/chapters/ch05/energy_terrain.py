@@ -124,15 +124,17 @@ def energy_terrain(ctx: Context) -> Result:
         ax = axes[0, 0]
         cs = simplex_field_map(ax, lambda P: energy(P, ps), log=True, n=90, levels=18, vmin=1e-4, vmax=3.0,
                                cmap="cividis")
-        fig.colorbar(cs, ax=ax, shrink=0.7, label="E = KL(p*‖p) (log)", format="%.0e")
+        fig.colorbar(cs, ax=ax, shrink=0.8, fraction=0.05, pad=0.0, label="E = KL(p*‖p)", format="%.0e")
         simplex_frame(ax)
         for j, c in enumerate((ORANGE, GREEN, VERMILLION)):
             n_j = steps_to_tol[j] if steps_to_tol[j] is not None else 120
+            start = "uniform" if j == 0 else ", ".join(f"{v:.2g}" for v in starts[j].tolist())
             simplex_path(ax, paths[: n_j + 1, j], color=c, lw=1.2, marker="o", ms=1.2,
-                         label=f"from {tuple(round(v, 2) for v in starts[j].tolist())}: {n_j} steps")
+                         label=f"{start}: {n_j} steps")
         simplex_points(ax, ps, color="white", edgecolor="black", s=30, zorder=5, label="p*")
-        ax.legend(frameon=False, fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, 0.03), ncol=2)
-        ax.set_title(f"(a) terrain and projected Euler at η = 0.8·η_max = {eta:.4f}")
+        ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(-0.02, 1.0), title="start",
+                  title_fontsize=6)
+        ax.set_title(f"(a) E = KL(p*‖p); projected Euler, η = 0.8·η_max = {eta:.4f}")
         ax = axes[0, 1]
         k = np.arange(81)
         ax.semilogy(k, lam_closed[:, -1].numpy(), color=VERMILLION, label="λ_max closed form")
@@ -141,27 +143,27 @@ def energy_terrain(ctx: Context) -> Result:
         ax.semilogy(idx, lam_fd[:, 0].numpy(), "o", mfc="none", color=BLUE, ms=4)
         ax.set_xlabel("step along the path from uniform")
         ax.set_ylabel("eigenvalue of ∇²E = diag(p*/p²)")
-        ax.set_title(f"(b) Hessian spectrum; κ(p*) = {kappa:.1f}; max rel. err {hess_rel_err:.1e}")
+        ax.set_title(f"(b) Hessian along the path; κ(p*) = {kappa:.1f}, FD error {hess_rel_err:.0e}")
         ax.legend(frameon=False)
         ax = axes[1, 0]
         cs = simplex_field_map(ax, eta_max_book, log=True, n=90, levels=18, vmin=1e-4, vmax=2 / 3, cmap="magma")
-        fig.colorbar(cs, ax=ax, shrink=0.7, label="η_max(p) (log)", format="%.0e")
+        fig.colorbar(cs, ax=ax, shrink=0.8, fraction=0.05, pad=0.0, label="η_max(p)", format="%.0e")
         simplex_frame(ax)
         simplex_points(ax, torch.full((3,), 1 / 3, dtype=dt), color=GREEN, s=25, zorder=5,
                        label=f"max {float(eta_max_book(torch.full((3,), 1 / 3, dtype=dt))):.3f} at uniform")
         ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(-0.06, 1.02))
-        ax.set_title("(c) book's η_max = 2 min p²/max p (full colour range)")
+        ax.set_title("(c) the book's η_max = 2 min p²/max p, full range")
         ax = axes[1, 1]
         lo, hi = float(pred.min()) * 0.7, float(max(pred.max(), glob.eta_largest_stable.max())) * 1.4
         ax.loglog([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="y = x")
         ax.loglog(pred.numpy(), meas.numpy(), "o", color=BLUE, ms=3.5,
-                  label=f"local scan (bracket midpoint) vs 2/θ_max (R² {r2:.4f}, median err {100 * med:.1f} %)")
+                  label=f"local vs 2/θ_max: R² {r2:.4f}, median error {100 * med:.1f} %")
         ax.loglog(emax_t.numpy(), glob.eta_largest_stable.numpy(), "^", color=ORANGE, ms=3.5,
-                  label=f"global (from uniform) vs η_max: min ratio {glob_ratio_min:.1f}")
+                  label=f"global (from uniform) vs η_max: ratio ≥ {glob_ratio_min:.1f}")
         ax.set_xlabel("predicted threshold")
         ax.set_ylabel("measured threshold η")
         ax.set_title(f"(d) {n_t} random targets, 140 step sizes")
-        ax.legend(frameon=False, fontsize=6, loc="upper left")
+        ax.legend(frameon=False, fontsize=6, loc="lower right")
     ctx.savefig(fig, "energy_terrain")
 
     return Result(
