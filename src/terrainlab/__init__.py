@@ -30,6 +30,30 @@ from .core import (
 
 __version__ = "0.1.0"
 
+#: Subpackages imported on first attribute access (``terrainlab.curvature`` after ``import terrainlab``),
+#: so importing terrainlab stays cheap and each world loads only when used.
+_SUBPACKAGES = (
+    "core",
+    "terrains",
+    "dynamics",
+    "curvature",
+    "landscape",
+    "optim",
+    "nn",
+    "belief",
+    "diffusion",
+    "atlas",
+    "plotting",
+)
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "rollout",
     "Trajectory",
