@@ -16,9 +16,11 @@ All algorithms accept any object with ``size``, ``dtype``, ``device`` and ``matv
 result, never an exception.
 
 Example:
+    >>> import torch
+    >>> from terrainlab.curvature import DenseOperator, eigs
     >>> A = DenseOperator(torch.diag(torch.arange(1.0, 101.0, dtype=torch.float64)))
     >>> r = eigs(A, k=3, which="LA", tol=1e-10)
-    >>> r.eigenvalues.tolist(), bool(r.converged.all())
+    >>> [round(lam, 6) for lam in r.eigenvalues.tolist()], bool(r.converged.all())
     ([100.0, 99.0, 98.0], True)
 """
 

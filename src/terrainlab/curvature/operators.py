@@ -404,8 +404,19 @@ class GGNOperator(_JTLJOperator):
     ``model(batch[0])``. G equals the Hessian when the network is linear in θ, and is positive
     semi-definite whenever the criterion is convex in the outputs (MSE, cross-entropy).
 
-    Example:
-        >>> G = GGNOperator(net, lambda out, b: torch.nn.functional.mse_loss(out, b[1]), [(x, y)])
+    Example (a small regression MLP; G is symmetric positive semi-definite for the MSE):
+        >>> import torch
+        >>> from terrainlab.curvature import GGNOperator
+        >>> _ = torch.manual_seed(0)
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+        >>> x, y = torch.randn(16, 3), torch.randn(16, 2)
+        >>> G = GGNOperator(net, lambda out, b: torch.nn.functional.mse_loss(out, b[1]), [(x, y)],
+        ...                 dtype=torch.float64)
+        >>> G.size
+        50
+        >>> M = G.to_dense()
+        >>> torch.allclose(M, M.T), bool(torch.linalg.eigvalsh(M).min() > -1e-10)
+        (True, True)
     """
 
     def __init__(self, model, criterion: Callable, data, **kwargs):
@@ -431,8 +442,18 @@ class FisherOperator(_JTLJOperator):
     negative log-likelihood), with Λ_i = diag(p_i) − p_i p_iᵀ (categorical, true), I/σ² (Gaussian,
     true) or s_i s_iᵀ with s_i = ∇_f(−log p(y_i | f_i)) (empirical).
 
-    Example:
-        >>> F = FisherOperator(net, [(x, y)], likelihood="categorical", kind="true")
+    Example (for a categorical likelihood the true Fisher equals the GGN of the cross-entropy):
+        >>> import torch
+        >>> from terrainlab.curvature import FisherOperator, GGNOperator
+        >>> _ = torch.manual_seed(0)
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
+        >>> x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+        >>> F = FisherOperator(net, [(x, y)], likelihood="categorical", kind="true",
+        ...                    dtype=torch.float64)
+        >>> G = GGNOperator(net, lambda out, b: torch.nn.functional.cross_entropy(out, b[1]),
+        ...                 [(x, y)], dtype=torch.float64)
+        >>> F.size, torch.allclose(F.to_dense(), G.to_dense())
+        (51, True)
     """
 
     def __init__(

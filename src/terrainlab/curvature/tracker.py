@@ -23,12 +23,26 @@ warm-started from the previous top eigenvector, with at most ``max_matvec`` prod
 included), so tracking costs a bounded number of HVPs; the residual and converged flag of every
 measurement are recorded, so an unconverged reading is visible, not hidden.
 
-Example:
+Example (full-batch GD on a small regression MLP; the threshold of GD is 2/η):
+    >>> import torch
+    >>> from terrainlab.curvature import SharpnessTracker
+    >>> _ = torch.manual_seed(0)
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    >>> x, y = torch.randn(64, 3), torch.randn(64, 1)
+    >>> def loss_fn(model, batch):
+    ...     return torch.nn.functional.mse_loss(model(batch[0]), batch[1])
+    >>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
     >>> tracker = SharpnessTracker(net, loss_fn, [(x, y)], optimizer=opt, every=10)
-    >>> for step in range(1000):
+    >>> for step in range(50):
     ...     opt.zero_grad(); loss_fn(net, (x, y)).backward(); opt.step()
-    ...     tracker.step()
+    ...     _ = tracker.step()
+    >>> rec = tracker.records[-1]
+    >>> len(tracker.records), rec.step, rec.kind, round(rec.threshold, 6)
+    (5, 40, 'H', 20.0)
+    >>> 0 < rec.sharpness < rec.threshold          # well below the edge of stability
+    True
     >>> fig = tracker.plot()
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
 """
 
 from __future__ import annotations

@@ -182,7 +182,12 @@ def q_sample(x0, t, schedule: Schedule, noise=None, generator=None):
     ``t`` is a float or a tensor of per-sample times (shape (n,)). Returns (x_t, noise).
 
     Example:
-        >>> xt, eps = q_sample(torch.zeros(4, 2), 0.5, VPSchedule())
+        >>> import torch
+        >>> from terrainlab.diffusion import VPSchedule, q_sample
+        >>> sched, x0 = VPSchedule(), torch.ones(4, 2)
+        >>> xt, eps = q_sample(x0, 0.5, sched, generator=torch.Generator().manual_seed(0))
+        >>> xt.shape, torch.allclose(xt, sched.alpha(0.5) * x0 + sched.sigma(0.5) * eps)
+        (torch.Size([4, 2]), True)
     """
     _check_x(x0)
     _check_schedule(schedule)

@@ -21,11 +21,21 @@ are evaluated on copies (buffers included); ``mode`` works as for the curvature 
 :func:`interpolate` evaluates the segment between two models and reports the loss barrier
 B = max_α [L((1−α)θ_a + αθ_b) − ((1−α)L(θ_a) + αL(θ_b))] (Frankle, Dziugaite, Roy & Carbin 2020).
 
-Example:
+Example (a filter-normalised random plane through a small classifier):
+    >>> import torch
+    >>> from terrainlab.landscape import plane, random_direction
+    >>> _ = torch.manual_seed(0)
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    >>> x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    >>> def loss_fn(model, batch):
+    ...     return torch.nn.functional.cross_entropy(model(batch[0]), batch[1])
+    >>> g = torch.Generator().manual_seed(0)
     >>> d1 = random_direction(net, generator=g); d2 = random_direction(net, generator=g)
-    >>> res = plane(net, loss_fn, [(x, y)], d1, d2, torch.linspace(-1, 1, 51), torch.linspace(-1, 1, 51))
+    >>> res = plane(net, loss_fn, [(x, y)], d1, d2, torch.linspace(-1, 1, 21), torch.linspace(-1, 1, 21))
     >>> res.losses.shape
-    torch.Size([51, 51])
+    torch.Size([21, 21])
+    >>> abs(float(res.losses[10, 10]) - float(loss_fn(net, (x, y)).detach())) < 1e-5  # θ₀
+    True
 """
 
 from __future__ import annotations
