@@ -27,7 +27,7 @@ quick: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
-	$(PY) -m pytest -p no:cacheprovider --durations=15
+	$(PY) -m pytest -p no:cacheprovider --durations=15 --doctest-modules src tests
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
