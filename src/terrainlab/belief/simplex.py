@@ -132,24 +132,11 @@ def uniform(K: int, *batch, dtype=None, device=None) -> torch.Tensor:
 
 def sample_dirichlet(n: int, K: int, alpha: float = 1.0, *, generator: torch.Generator | None = None,
                      dtype=None, device=None) -> torch.Tensor:
-    """n samples of Dirichlet(α·1) (α = 1: uniform on the simplex), via normalised Gamma draws
-    (reproducible with ``generator``)."""
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    if not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
-    dtype = dtype or torch.get_default_dtype()
-    if alpha == 1.0:
-        e = torch.rand(n, K, generator=generator, dtype=dtype, device=device)
-        g = -torch.log1p(-e)  # Exp(1)
-    else:
-        # Marsaglia–Tsang is not exposed with a generator; use torch's Gamma via a seeded fork
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            g = torch.distributions.Gamma(torch.tensor(float(alpha), dtype=dtype),
-                                          torch.tensor(1.0, dtype=dtype)).sample((n, K)).to(device)
-    return g / g.sum(-1, keepdim=True)
+    """n samples of Dirichlet(α·1) (α = 1: uniform on the simplex), reproducible with ``generator``:
+    :func:`terrainlab.dynamics.dirichlet_starts` in the default dtype."""
+    from terrainlab.dynamics import dirichlet_starts
+
+    return dirichlet_starts(K, n, generator, alpha=alpha, dtype=dtype or torch.get_default_dtype(), device=device)
 
 
 _SQ3 = math.sqrt(3.0)
