@@ -3,7 +3,7 @@
 Operators (matrix-free, on the flat vector of selected parameters): :class:`HessianOperator`,
 :class:`GGNOperator`, :class:`FisherOperator` (true / empirical), :class:`DenseOperator`,
 :class:`PreconditionedOperator`. Algorithms: :func:`eigs` (thick-restart Lanczos with certified
-residuals), :func:`power_iteration`, :func:`trace` (Hutchinson, Hutch++), :func:`spectral_density`
+residuals), :func:`power_iteration`, :func:`trace` (Hutchinson, Hutch++, Krylov-aware Hutch++), :func:`spectral_density`
 (SLQ). Training-time tracking: :class:`SharpnessTracker` and the stability thresholds of GD,
 heavy-ball, Nesterov and Adam.
 """

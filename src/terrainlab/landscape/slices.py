@@ -122,9 +122,11 @@ class _Evaluator:
         self.n = sum(batch_size(b) for b in self.data)
         self.chunk_size = chunk_size
         # CPU: small chunks keep activations in cache (measured fastest, bench/landscape.py);
-        # accelerators: large chunks.
+        # CUDA: a quarter of the memory free now (batching points is what pays there).
         if memory_budget is None:
             memory_budget = 2**25 if self.device.type == "cpu" else 2**30
+            if self.device.type == "cuda":
+                memory_budget = max(memory_budget, torch.cuda.mem_get_info(self.device)[0] // 4)
         self.memory_budget = memory_budget
         self.vectorized = True
         if strategy not in ("auto", "vmap", "loop"):
@@ -224,7 +226,9 @@ class _Evaluator:
                     cache.add(rec.calls[0][0][0], self.spec, dirs)
             cache.install(work)
             self.used_affine = bool(cache.z)
-        out = torch.zeros(coeffs.shape[0], dtype=torch.float64)
+        # accumulate on the model's device: writing each loss into a host tensor would force one
+        # device synchronisation per point on an accelerator
+        out = torch.zeros(coeffs.shape[0], dtype=torch.float64, device=self.device)
         dT = dirs.T.contiguous()
         weights = [n_b / self.n for n_b, _ in batches]
         for i in range(coeffs.shape[0]):
@@ -237,7 +241,7 @@ class _Evaluator:
                 tot = tot + w * self.loss_fn(work, b).reshape(()).double()
             out[i] = tot
         self.vectorized = False
-        return out
+        return out.cpu()
 
     def _head_outputs(self, origin, dirs, batch):
         """For an affine first layer z = A(u; W, b) (Linear/Conv, linear in (W, b) jointly), the
