@@ -161,10 +161,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     repeats = a.repeats or (1 if a.quick else 3)
     steps = 21 if a.quick else 51
-    lines = [f"Machine: CPU, {torch.get_num_threads()} torch thread(s) on a 2-core host shared with other "
-             f"jobs (loaded); torch {torch.__version__}; {steps}×{steps} plane; medians of {repeats} "
-             "alternated repeats.\n\n| problem | loss-landscapes | terrainlab | speed-up | strategy | affine head |\n"
-             "|---|---|---|---|---|---|\n"]
+    import os
+
+    lines = [f"Machine: {os.cpu_count()}-core host, {torch.get_num_threads()} torch thread(s), load average "
+             f"{os.getloadavg()[0]:.1f} at start; torch {torch.__version__}; {steps}×{steps} plane; medians of "
+             f"{repeats} alternated repeats.\n"]
+    if not a.cuda_only:
+        lines.append("\n| problem | loss-landscapes | terrainlab | speed-up | strategy | affine head |\n"
+                     "|---|---|---|---|---|---|\n")
     problems = [] if a.cuda_only else [mlp_digits()] if a.quick else [mlp_digits(), mlp_relu_digits(), small_cnn()]
     for name, net, x, y in problems:
         ta, to = [], []
