@@ -111,21 +111,17 @@ def _rand(op, generator, rademacher=False):
     product, measured on an H200), from a device generator seeded by ``generator`` so a seeded run
     stays reproducible; with no generator, from the device's default stream of random numbers.
     """
-    dev = op.device
-    if dev.type == "cpu" or (generator is not None and generator.device == dev):
-        g, where, dt = generator, dev, torch.float64
-        if g is not None and g.device.type == "cpu":
-            where = torch.device("cpu")
-    else:
-        g, where, dt = None, dev, op.dtype
-        if generator is not None:
+    dev, g, dt = op.device, generator, torch.float64
+    if dev.type != "cpu" and (g is None or g.device != dev):
+        dt = op.dtype
+        if g is not None:
             g = torch.Generator(device=dev)
             g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
     if rademacher:
-        x = torch.randint(0, 2, (op.size,), generator=g, dtype=torch.int64, device=where)
-        x = (2 * x - 1).to(device=dev, dtype=op.dtype)
+        x = torch.randint(0, 2, (op.size,), generator=g, dtype=torch.int64, device=dev)
+        x = (2 * x - 1).to(op.dtype)
     else:
-        x = torch.randn(op.size, generator=g, dtype=dt, device=where).to(device=dev, dtype=op.dtype)
+        x = torch.randn(op.size, generator=g, dtype=dt, device=dev).to(op.dtype)
     sync = getattr(op, "broadcast", None)
     return sync(x) if sync is not None else x
 

@@ -303,8 +303,8 @@ class _ModelOperator(CurvatureOperator):
         It is the floor under every certificate: a residual ‖Av − λv‖ ≤ tol·|λ| certifies λ for
         *this* operator, and says nothing about the exact curvature matrix below about this
         level. Near a memorised point float32 Hessian products lose digits to cancellation in
-        the loss's second derivative (p(1 − p) with p → 1): 1.8e-3 measured on a small CNN at
-        loss 2e-5 (``bench/curvature.py``), far above float32's 6e-8 — there, use
+        the loss's second derivative (p(1 − p) with p → 1): 1.3e-3 measured on a small CNN
+        memorised to loss 2e-5 (``bench/curvature.py``), far above float32's 6e-8 — there, use
         ``dtype=torch.float64``. Costs one product in each precision; with a process group every
         rank must call it. ``v`` defaults to a Gaussian vector from ``generator``.
         """
