@@ -184,8 +184,9 @@ def eigs(
         k: number of eigenpairs, 1 ≤ k < size.
         which: "LA", "SA" or "LM".
         tol: relative residual tolerance; atol: absolute one. The tolerance must sit above the
-            operator's own rounding level: about 1e-6 relative for a float32 model (use
-            ``dtype=torch.float64`` on the operator for tighter certificates).
+            operator's own rounding level, which model operators measure with
+            ``op.rounding_error()``: about 1e-7 relative for a float32 model in general, but
+            1e-3 near a memorised point (then use ``dtype=torch.float64`` on the operator).
         ncv: basis size (default min(size, max(2k + 10, 20))).
         max_matvec: product budget including the k certificate products (default 50·ncv).
         v0: starting vector (warm start), e.g. the previous top eigenvector.
