@@ -6,7 +6,7 @@ to stop), and :func:`rollout`, which runs them and returns a :class:`Trajectory`
 
 from .fields import Field, as_map, gradient_field, linear_field, map_field
 from .geometry import Euclidean, Simplex, project_simplex, simplex_tangent_basis
-from .rollout import STATUSES, Trajectory, rollout
+from .rollout import Trajectory, rollout
 from .schemes import (
     RK4,
     AbstractScheme,
@@ -19,6 +19,7 @@ from .schemes import (
     StepResult,
     SymplecticEuler,
 )
+from .status import STATUSES, Status
 from .stop import CycleDetect, DivergenceBound, KLFreeze, StepTolerance, StopRule
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "rollout",
     "Trajectory",
     "STATUSES",
+    "Status",
     "AbstractScheme",
     "StepResult",
     "Euler",

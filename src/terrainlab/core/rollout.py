@@ -18,9 +18,10 @@ import torch
 from ._tree import State, all_finite, leaves, max_abs
 from .geometry import Euclidean, Simplex
 from .schemes import AbstractScheme, Euler
+from .status import STATUSES, Status
 from .stop import StopRule
 
-STATUSES = ("converged", "max_steps", "diverged", "nonfinite", "cycle")
+__all__ = ["rollout", "Trajectory", "STATUSES", "Status"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,15 @@ class Trajectory:
     states:    recorded states stacked along a new leading dimension (a tuple of such stacks for
                tuple states); with ``record="last"`` only the final state.
     steps:     the step index of each recorded state (0 = the initial state).
-    status:    ``converged | max_steps | diverged | nonfinite | cycle``.
+    status:    a :class:`~terrainlab.core.status.Status`: ``converged | max_steps | diverged |
+               nonfinite | cycle`` (it compares equal to the bare word).
     n_steps:   steps taken;  n_evals: field evaluations;  seconds: wall time.
     inner_failures: implicit-scheme inner solves that missed their tolerance (summed over states).
     """
 
     states: State
     steps: torch.Tensor
-    status: str
+    status: Status
     n_steps: int
     n_evals: int
     seconds: float
@@ -155,7 +157,7 @@ def rollout(
     zero = leaves(s0)[0].new_zeros(())
     state = s0
     recorded, rec_steps = ([s0], [0]) if record != "last" else ([], [])
-    n_evals, failures, status, k = 0, zero.to(torch.int64), "max_steps", 0
+    n_evals, failures, status, k = 0, zero.to(torch.int64), Status.MAX_STEPS, 0
     start = time.perf_counter()
     euclidean = isinstance(geometry, Euclidean)
     for k in range(1, steps + 1):
@@ -169,7 +171,7 @@ def rollout(
         prev, state = state, new
         if rules:
             if not bool(all_finite(state)):
-                status = "nonfinite"
+                status = Status.NONFINITE
                 break
             hit = None
             for r in rules:
@@ -178,11 +180,11 @@ def rollout(
                     if hit:
                         break
             if hit:
-                status = hit
+                status = Status(hit)
                 break
     seconds = time.perf_counter() - start
-    if status == "max_steps" and not bool(all_finite(state)):
-        status = "nonfinite"
+    if status == Status.MAX_STEPS and not bool(all_finite(state)):
+        status = Status.NONFINITE
     if not rec_steps or rec_steps[-1] != k:
         recorded.append(state)
         rec_steps.append(k)
