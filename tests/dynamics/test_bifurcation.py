@@ -18,7 +18,7 @@ D64 = torch.float64
 def test_saddle_node_normal_form_by_continuation():
     F = lambda x, mu: mu - x ** 2
     res = continuation(F, torch.tensor([1.0], dtype=D64), 1.0, direction=-1.0, ds=0.05, steps=80)
-    assert res.status == "ok" and len(res.folds) == 1
+    assert res.status == "completed" and len(res.folds) == 1
     f = res.folds[0]
     assert abs(f.mu) < 1e-4 and abs(float(f.x[0])) < 1e-4 and f.converged
     # the branch x = √μ is stable (F' = −2x < 0), x = −√μ unstable

@@ -25,7 +25,7 @@ def test_lorenz_spectrum_within_5_percent():
     assert l3 == pytest.approx(-14.57, rel=0.05)
     # the sum equals the (constant) divergence of the Lorenz field, −(σ + 1 + β)
     assert l1 + l2 + l3 == pytest.approx(-(10 + 1 + 8 / 3), abs=0.02)
-    assert res.status == "ok" and res.unit == "per unit time"
+    assert res.status == "completed" and res.unit == "per unit time"
     assert res.n_jvp == 16 * 3 * 5300
     assert res.history.shape[1:] == (16, 3) and float(res.stderr[0]) < 0.05
     # the sequential forward-mode path agrees on a short run

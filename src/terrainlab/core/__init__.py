@@ -4,12 +4,18 @@ Fields (what pushes), schemes (how a step is taken), geometries (how it lands), 
 to stop), and :func:`rollout`, which runs them and returns a :class:`Trajectory`.
 """
 
-from .fields import Field, as_map, gradient_field, linear_field, map_field
+from .controllers import AbstractController, ConstantStepSize, PIController
+from .cycles import CycleResult, detect_cycle
+from .fields import Field, MapField, as_field, as_map, gradient_field, linear_field, map_field
 from .geometry import Euclidean, Simplex, project_simplex, simplex_tangent_basis
+from .integrate import Solution, integrate
 from .rollout import Trajectory, rollout
 from .schemes import (
     RK4,
     AbstractScheme,
+    Bosh3,
+    Dopri5,
+    EmbeddedRK,
     Euler,
     EulerMaruyama,
     Heun,
@@ -28,12 +34,22 @@ __all__ = [
     "linear_field",
     "as_map",
     "map_field",
+    "MapField",
+    "as_field",
     "Euclidean",
     "Simplex",
     "project_simplex",
     "simplex_tangent_basis",
     "rollout",
     "Trajectory",
+    "integrate",
+    "Solution",
+    "AbstractController",
+    "PIController",
+    "ConstantStepSize",
+    "EmbeddedRK",
+    "Dopri5",
+    "Bosh3",
     "STATUSES",
     "Status",
     "AbstractScheme",
@@ -51,4 +67,6 @@ __all__ = [
     "DivergenceBound",
     "KLFreeze",
     "CycleDetect",
+    "detect_cycle",
+    "CycleResult",
 ]

@@ -8,7 +8,6 @@ A run that diverges or produces NaN returns a status; it never raises. Bad argum
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -20,6 +19,7 @@ from .geometry import Euclidean, Simplex
 from .schemes import AbstractScheme, Euler
 from .status import STATUSES, Status
 from .stop import StopRule
+from .validate import check_callable, check_instance, check_int, check_positive
 
 __all__ = ["rollout", "Trajectory", "STATUSES", "Status"]
 
@@ -60,18 +60,14 @@ def _stack(states: list) -> State:
 
 
 def _check_args(field, s0, eta, steps, scheme, geometry, record):
-    if not callable(field):
-        raise ValueError(f"field must be callable F(state, t), got {type(field).__name__}")
+    check_callable(field, "field")
     if not all(torch.is_tensor(x) for x in leaves(s0)):
         raise ValueError("s0 must be a tensor or a tuple of tensors")
     if not all(torch.is_floating_point(x) or torch.is_complex(x) for x in leaves(s0)):
         raise ValueError("s0 must be floating point")
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (eta > 0) or not math.isfinite(eta):
-        raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if not isinstance(scheme, AbstractScheme):
-        raise ValueError(f"scheme must be a scheme object such as Euler() or RK4(), got {scheme!r}")
+    check_positive(eta, "eta")
+    check_int(steps, "steps", minimum=0)
+    check_instance(scheme, "scheme", AbstractScheme, "a scheme object such as Euler() or RK4()")
     if not hasattr(geometry, "land"):
         raise ValueError(f"geometry must be Euclidean() or Simplex(...), got {geometry!r}")
     if scheme.partitioned != isinstance(s0, tuple):
@@ -85,7 +81,12 @@ def _check_args(field, s0, eta, steps, scheme, geometry, record):
 
 
 class _ShapeGuard:
-    """Wraps a field once to check its first output has the state's structure and shape."""
+    """Wraps a field once to check its first output has the state's structure, shape and dtype.
+
+    Checked on the first call only (no per-step cost). A dtype mismatch is an error, not a silent
+    promotion: a float64 field on a float32 s0 would turn the whole trajectory float64 after one
+    step, so the run would no longer be in the precision the caller chose.
+    """
 
     def __init__(self, field):
         self.field = field
@@ -100,6 +101,12 @@ class _ShapeGuard:
                 raise ValueError(
                     f"field must return a tangent with the state's shape {[tuple(x.shape) for x in a]}, got {got}"
                 )
+            for x, y in zip(a, b):
+                if y.dtype != x.dtype:
+                    raise ValueError(
+                        f"field must return a tangent with the dtype of s0 ({x.dtype}), got output dtype "
+                        f"{y.dtype}; cast the field's output (or s0) so the state is not silently promoted"
+                    )
             self.checked = True
         return out
 
@@ -134,7 +141,13 @@ def rollout(
 
     Returns:
         :class:`Trajectory`. NaN/inf gives status ``nonfinite`` and divergence ``diverged``; neither
-        raises.
+        raises. An empty batch (s0 with no entries) is allowed: its steps have length 0, so
+        ``StepTolerance``/``KLFreeze`` report ``converged`` at their first check and a run without
+        rules ends ``max_steps``.
+
+    Raises:
+        ValueError: a bad argument, or a field whose first output does not have s0's structure,
+            shape and dtype (no silent float32 → float64 promotion).
 
     Example:
         >>> from terrainlab.core import rollout, gradient_field, StepTolerance
@@ -149,8 +162,7 @@ def rollout(
     geometry.validate(s0, "s0")
     rules = [] if stop is None else ([stop] if isinstance(stop, StopRule) else list(stop))
     for r in rules:
-        if not isinstance(r, StopRule):
-            raise ValueError(f"stop must be a StopRule or a list of them, got {r!r}")
+        check_instance(r, "stop", StopRule, "a StopRule or a list of them")
         r.reset()
 
     guarded = _ShapeGuard(field)

@@ -2,7 +2,11 @@
 
 A rule sees the previous and the new state after every step and returns a status string when the
 run should stop (``"converged"``, ``"diverged"``, ``"cycle"``), else ``None``. A rule forces one
-host synchronisation per check; ``check_every`` on the rule spaces the checks out.
+host synchronisation per check; ``check_every`` (an int ≥ 1, on every rule) spaces the checks out.
+
+An empty batch (a state with no entries) takes zero-length steps: :class:`StepTolerance` and
+:class:`KLFreeze` report it ``converged`` at their first check (every state of the batch — there are
+none — has met the tolerance), :class:`DivergenceBound` and :class:`CycleDetect` never fire.
 """
 
 from __future__ import annotations
@@ -11,11 +15,17 @@ from collections import deque
 
 import torch
 
-from ._tree import leaves, sub_norm
+from ._tree import leaves, max_abs, sub_norm
+from .validate import check_int, check_nonnegative, check_positive
 
 
 class StopRule:
+    """Base class: ``__call__(prev, new, step)`` returns a status string to stop, else ``None``."""
+
     check_every: int = 1
+
+    def _set_check_every(self, check_every: int) -> None:
+        self.check_every = check_int(check_every, "check_every", minimum=1)
 
     def reset(self) -> None:  # called at the start of every rollout
         pass
@@ -28,11 +38,9 @@ class StepTolerance(StopRule):
     """Converged once max|S_{t+1} − S_t| ≤ tol for ``m`` consecutive checks (all states of a batch)."""
 
     def __init__(self, tol: float, m: int = 1, check_every: int = 1):
-        if not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol}")
-        if not (isinstance(m, int) and m >= 1):
-            raise ValueError(f"m must be an int >= 1, got {m!r}")
-        self.tol, self.m, self.check_every = tol, m, check_every
+        self.tol = check_positive(tol, "tol")
+        self.m = check_int(m, "m", minimum=1)
+        self._set_check_every(check_every)
         self._run = 0
 
     def reset(self):
@@ -47,13 +55,11 @@ class DivergenceBound(StopRule):
     """Diverged once any |S| exceeds ``bound``."""
 
     def __init__(self, bound: float = 1e6, check_every: int = 1):
-        if not bound > 0:
-            raise ValueError(f"bound must be > 0, got {bound}")
-        self.bound, self.check_every = bound, check_every
+        self.bound = check_positive(bound, "bound")
+        self._set_check_every(check_every)
 
     def __call__(self, prev, new, step):
-        m = max(float(x.detach().abs().amax()) for x in leaves(new))
-        return "diverged" if m > self.bound else None
+        return "diverged" if float(max_abs(new)) > self.bound else None
 
 
 def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -64,32 +70,37 @@ def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 class KLFreeze(StopRule):
     """The belief freeze: Δ_t = KL(p_t ‖ p_{t−1}) < ε for ``m`` consecutive steps (every row)."""
 
-    def __init__(self, eps: float, m: int = 1):
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
-        if not (isinstance(m, int) and m >= 1):
-            raise ValueError(f"m must be an int >= 1, got {m!r}")
-        self.eps, self.m = eps, m
+    def __init__(self, eps: float, m: int = 1, check_every: int = 1):
+        self.eps = check_positive(eps, "eps")
+        self.m = check_int(m, "m", minimum=1)
+        self._set_check_every(check_every)
         self._run = 0
 
     def reset(self):
         self._run = 0
 
     def __call__(self, prev, new, step):
-        delta = float(_kl_rows(new, prev).amax())
+        kl = _kl_rows(new, prev)
+        delta = float(kl.amax()) if kl.numel() else 0.0
         self._run = self._run + 1 if delta < self.eps else 0
         return "converged" if self._run >= self.m else None
 
 
 class CycleDetect(StopRule):
     """Cycle once the new state returns within ``tol`` of one of the last ``max_period`` states
-    (period ≥ 2) while still moving (so a fixed point is not mistaken for a cycle)."""
+    (period ≥ 2) while still moving (so a fixed point is not mistaken for a cycle).
 
-    def __init__(self, max_period: int = 8, tol: float = 1e-9, move_tol: float | None = None):
-        if not (isinstance(max_period, int) and max_period >= 2):
-            raise ValueError(f"max_period must be an int >= 2, got {max_period!r}")
-        self.max_period, self.tol = max_period, tol
-        self.move_tol = tol if move_tol is None else move_tol
+    This is the online test (it stops a rollout); :func:`terrainlab.core.cycles.detect_cycle` is
+    its after-the-fact counterpart on a recorded sequence (smallest period, where it began).
+    ``tol = 0`` asks for an exact return (states on a lattice, tokens).
+    """
+
+    def __init__(self, max_period: int = 8, tol: float = 1e-9, move_tol: float | None = None,
+                 check_every: int = 1):
+        self.max_period = check_int(max_period, "max_period", minimum=2)
+        self.tol = check_nonnegative(tol, "tol")
+        self.move_tol = self.tol if move_tol is None else check_nonnegative(move_tol, "move_tol")
+        self._set_check_every(check_every)
         self._hist: deque = deque(maxlen=max_period)
 
     def reset(self):
@@ -98,8 +109,8 @@ class CycleDetect(StopRule):
     def __call__(self, prev, new, step):
         found = None
         if float(sub_norm(new, prev)) > self.move_tol:
-            for back, old in enumerate(reversed(self._hist), start=2):
-                if back >= 2 and float(sub_norm(new, old)) <= self.tol:
+            for old in reversed(self._hist):  # lag 2, 3, …: prev itself is lag 1
+                if float(sub_norm(new, old)) <= self.tol:
                     found = "cycle"
                     break
         self._hist.append(tuple(x.detach().clone() for x in leaves(prev)) if isinstance(prev, tuple) else prev.detach().clone())

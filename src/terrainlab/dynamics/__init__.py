@@ -3,6 +3,7 @@ cycles, Langevin escape and Lyapunov-function checks, for any map or field terra
 (closed forms, gradient-descent maps, belief fields on the simplex, RNN cells, DEQ layers).
 """
 
+from ..core.cycles import CycleResult, detect_cycle
 from ._util import simplex_tangent_basis
 from .basins import (
     CYCLE,
@@ -39,15 +40,13 @@ from .langevin import (
     mfpt_1d,
 )
 from .lyapunov import (
-    CycleResult,
     LyapunovResult,
     OrbitClassification,
     classify_orbit,
-    detect_cycle,
     largest_lyapunov,
     lyapunov_spectrum,
 )
-from .lyapunov_check import LyapunovCheck, lyapunov_check
+from .lyapunov_function import LyapunovCheck, lyapunov_check
 
 __all__ = [
     "jacobian",

@@ -22,17 +22,10 @@ from dataclasses import dataclass
 import torch
 
 from ..core import Euler, StepTolerance, map_field, rollout
+from ..core.fields import as_field
 from ..core.schemes import AbstractScheme
-from ._util import (
-    as_field,
-    check_eta,
-    check_geometry,
-    check_int,
-    check_kind,
-    check_positive,
-    check_states,
-    state_fn,
-)
+from ..core.validate import check_choice, check_instance, check_int, check_positive, check_tensor
+from ._util import KINDS, check_eta, check_geometry, check_states, state_fn
 
 NONE, DIVERGED, CYCLE = -1, -2, -3
 
@@ -66,8 +59,8 @@ def dirichlet_starts(K: int, n: int, generator: torch.Generator | None = None, *
     Sampled as normalised Gamma(α) variates (Marsaglia–Tsang via ``torch._standard_gamma``), with the
     generator for reproducibility. Returns (n, K).
     """
-    check_int(K, "K", 2)
-    check_int(n, "n", 1)
+    check_int(K, "K", minimum=2)
+    check_int(n, "n", minimum=1)
     check_positive(alpha, "alpha")
     if alpha == 1.0:  # Exp(1) variates by inversion: reproducible with the generator
         u = torch.rand(n, K, generator=generator, dtype=dtype, device=device)
@@ -81,10 +74,9 @@ def dirichlet_starts(K: int, n: int, generator: torch.Generator | None = None, *
 def gaussian_ball_starts(center: torch.Tensor, radius: float, n: int,
                          generator: torch.Generator | None = None) -> torch.Tensor:
     """n starts center + radius·ξ, ξ ~ N(0, I) (a Gaussian ball in R^d). Returns (n, d)."""
-    if not torch.is_tensor(center) or center.ndim != 1 or not torch.is_floating_point(center):
-        raise ValueError("center must be a 1-D floating tensor (the ball's centre in R^d)")
+    check_tensor(center, "center", ndim=1)
     check_positive(radius, "radius")
-    check_int(n, "n", 1)
+    check_int(n, "n", minimum=1)
     xi = torch.randn(n, center.shape[0], generator=generator, dtype=center.dtype, device=center.device)
     return center + radius * xi
 
@@ -182,13 +174,13 @@ def basin_map(
         >>> [round(float(f), 2) for f in res.fractions]
         [0.5, 0.5]
     """
-    check_kind(kind)
+    check_choice(kind, "kind", KINDS)
     check_eta(eta)
-    check_int(steps, "steps", 1)
+    check_int(steps, "steps", minimum=1)
     check_positive(tol, "tol")
     check_positive(bound, "bound")
-    check_int(max_period, "max_period", 2)
-    check_int(check_every, "check_every", 1)
+    check_int(max_period, "max_period", minimum=2)
+    check_int(check_every, "check_every", minimum=1)
     if radius is not None:
         check_positive(radius, "radius")
     geometry = check_geometry(geometry)
@@ -205,8 +197,7 @@ def basin_map(
         base = 1e-3 if s0.dtype == torch.float64 else 1e-2
         radius = base * (1 + (float(att.abs().max()) if att.numel() else 0.0))
     scheme = Euler() if scheme is None else scheme
-    if not isinstance(scheme, AbstractScheme):
-        raise ValueError(f"scheme must be a scheme object such as Euler(), got {scheme!r}")
+    check_instance(scheme, "scheme", AbstractScheme, "a scheme object such as Euler()")
     field = map_field(state_fn(fn)) if kind == "map" else as_field(fn)
     guard = _Guard(field, bound, eta)
     start = time.perf_counter()
@@ -273,8 +264,7 @@ def plot_basins(result: BasinResult, ax=None, *, colors=None, title: str | None 
 
     from ..plotting import OKABE_ITO
 
-    if not isinstance(result, BasinResult):
-        raise ValueError(f"result must be a BasinResult, got {type(result).__name__}")
+    check_instance(result, "result", BasinResult, "a BasinResult")
     if ax is None:
         _, ax = plt.subplots()
     A = result.attractors.shape[0]

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 import torch
 
 from ..core import Euler, rollout
-from ._util import check_int, check_positive, check_states
+from ..core.cycles import detect_cycle
+from ..core.status import Status
+from ..core.validate import check_callable, check_int, check_positive
+from ._util import check_states
 from .classify import CLASSES
 from .fixed_points import FixedPointResult, find_fixed_points
-from .lyapunov import detect_cycle
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,7 @@ def bifurcation_scan(family: Callable, params, inits: torch.Tensor, **kwargs) ->
         >>> scan.n_points.tolist()
         [0, 2]
     """
-    if not callable(family):
-        raise ValueError(f"family must be callable p -> field or map, got {type(family).__name__}")
+    check_callable(family, "family")
     ps = torch.as_tensor(params, dtype=torch.float64).flatten()
     if ps.numel() == 0:
         raise ValueError("params must hold at least one parameter value")
@@ -92,15 +93,16 @@ class Fold:
 @dataclass(frozen=True)
 class ContinuationResult:
     """branch_x (M, n), branch_mu (M,), tangents (M, n+1), stable (M,) (all Re λ < 0 of D_xF),
-    folds (list of :class:`Fold`), status ("ok" | "corrector_failed" | "left_bounds"), n_steps,
-    n_newton, seconds."""
+    folds (list of :class:`Fold`), status (a :class:`~terrainlab.core.status.Status`: ``completed`` —
+    all ``steps`` taken; ``diverged`` — the branch left ``mu_bounds`` or ``x_bound``, often the planned
+    end of a scan; ``stalled`` — the corrector failed), n_steps, n_newton, seconds."""
 
     branch_x: torch.Tensor
     branch_mu: torch.Tensor
     tangents: torch.Tensor
     stable: torch.Tensor
     folds: list
-    status: str
+    status: Status
     n_steps: int
     n_newton: int
     seconds: float
@@ -140,11 +142,10 @@ def continuation(
         >>> round(res.folds[0].mu, 10)
         0.0
     """
-    if not callable(F):
-        raise ValueError("F must be callable F(x, mu)")
+    check_callable(F, "F")
     check_positive(ds, "ds")
-    check_int(steps, "steps", 1)
-    check_int(max_newton, "max_newton", 1)
+    check_int(steps, "steps", minimum=1)
+    check_int(max_newton, "max_newton", minimum=1)
     x0 = torch.as_tensor(x0).to(torch.float64).flatten()
     if x0.numel() == 0:
         raise ValueError("x0 must hold at least one coordinate")
@@ -181,7 +182,7 @@ def continuation(
     u = torch.cat([x, torch.tensor([mu0], dtype=dt, device=x0.device)])
     t = tangent(u)
     us, ts = [u], [t]
-    status = "ok"
+    status = Status.COMPLETED
     for _ in range(steps):
         up = u + ds * t
         v = up.clone()
@@ -199,14 +200,14 @@ def continuation(
             r = torch.cat([G(v), (t @ (v - up))[None]])
             ok = float(r.norm()) <= 1e3 * tol * (1 + float(v.norm()))
         if not ok:
-            status = "corrector_failed"
+            status = Status.STALLED
             break
         t_new = tangent(v, t)
         u, t = v, t_new
         us.append(u)
         ts.append(t)
         if not (mu_bounds[0] <= float(u[n]) <= mu_bounds[1]) or float(u[:n].abs().max()) > x_bound:
-            status = "left_bounds"
+            status = Status.DIVERGED
             break
     U = torch.stack(us)
     Tn = torch.stack(ts)
@@ -292,10 +293,9 @@ def orbit_diagram(
         >>> od.periods[:, 0].tolist()
         [1, 2, 4]
     """
-    if not callable(family_map):
-        raise ValueError("family_map must be callable T(x, p)")
-    check_int(burn_in, "burn_in", 0)
-    check_int(keep, "keep", 2)
+    check_callable(family_map, "family_map")
+    check_int(burn_in, "burn_in", minimum=0)
+    check_int(keep, "keep", minimum=2)
     ps = torch.as_tensor(params, dtype=torch.float64).flatten()
     if ps.numel() == 0:
         raise ValueError("params must hold at least one parameter value")

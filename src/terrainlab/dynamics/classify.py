@@ -13,19 +13,27 @@ import math
 
 import torch
 
+from ..core.validate import check_nonnegative
+
 CLASSES = ("attractor", "repeller", "saddle", "non-hyperbolic")
+#: The answer for a point whose eigenvalues hold NaN or ±inf: no class can be read off them.
+NONFINITE = "nonfinite"
 
 
 def _as_eigs(eigs) -> torch.Tensor:
     e = eigs if torch.is_tensor(eigs) else torch.as_tensor(eigs)
     if e.ndim == 0:
         e = e.reshape(1)
+    if e.shape[-1] == 0:
+        raise ValueError(f"eigs must hold at least one eigenvalue per point, got shape {tuple(e.shape)}")
     if not torch.is_complex(e):
         e = e.to(torch.complex128)
     return e
 
 
-def _one(stable: torch.Tensor, unstable: torch.Tensor) -> str:
+def _one(stable: torch.Tensor, unstable: torch.Tensor, finite: torch.Tensor) -> str:
+    if not bool(finite.all()):
+        return NONFINITE
     if bool(stable.all()):
         return "attractor"
     if bool(unstable.all()):
@@ -35,45 +43,46 @@ def _one(stable: torch.Tensor, unstable: torch.Tensor) -> str:
     return "non-hyperbolic"
 
 
-def _classify(stable, unstable):
+def _classify(stable, unstable, finite):
     if stable.ndim == 1:
-        return _one(stable, unstable)
-    flat_s = stable.reshape(-1, stable.shape[-1])
-    flat_u = unstable.reshape(-1, unstable.shape[-1])
-    return [_one(a, b) for a, b in zip(flat_s, flat_u)]
+        return _one(stable, unstable, finite)
+    m = stable.shape[-1]
+    return [_one(a, b, c) for a, b, c in zip(stable.reshape(-1, m), unstable.reshape(-1, m), finite.reshape(-1, m))]
 
 
 def classify_flow(eigs, tol: float = 1e-8):
     """Class of a flow fixed point from the eigenvalues of DF: by the signs of Re λ.
 
     all Re λ < −tol: ``"attractor"``; all > tol: ``"repeller"``; mixed, none within tol:
-    ``"saddle"``; any |Re λ| ≤ tol: ``"non-hyperbolic"``. A 1-D tensor gives a string, a (N, m)
-    tensor a list of N strings.
+    ``"saddle"``; any |Re λ| ≤ tol: ``"non-hyperbolic"``; any λ NaN or infinite: ``"nonfinite"``
+    (nothing can be read off it — a Jacobian that overflowed or was NaN). A 1-D tensor gives a
+    string, a (N, m) tensor a list of N strings; no eigenvalues at all is a ``ValueError``.
 
     Example:
         >>> classify_flow(torch.tensor([-1.0, 2.0]))
         'saddle'
     """
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    re = _as_eigs(eigs).real
-    return _classify(re < -tol, re > tol)
+    check_nonnegative(tol, "tol")
+    e = _as_eigs(eigs)
+    re = e.real
+    return _classify(re < -tol, re > tol, torch.isfinite(e))
 
 
 def classify_map(eigs, tol: float = 1e-8):
     """Class of a map fixed point from the eigenvalues μ of DT: by |μ| against 1.
 
     all |μ| < 1 − tol: ``"attractor"``; all > 1 + tol: ``"repeller"``; mixed: ``"saddle"``; any
-    ||μ| − 1| ≤ tol: ``"non-hyperbolic"``.
+    ||μ| − 1| ≤ tol: ``"non-hyperbolic"``; any μ NaN or infinite: ``"nonfinite"``. No eigenvalues
+    at all is a ``ValueError`` (an empty product of |μ| < 1 is not an attractor).
 
     Example:
         >>> classify_map(torch.tensor([0.5, -0.9]))
         'attractor'
     """
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    mod = _as_eigs(eigs).abs()
-    return _classify(mod < 1 - tol, mod > 1 + tol)
+    check_nonnegative(tol, "tol")
+    e = _as_eigs(eigs)
+    mod = e.abs()
+    return _classify(mod < 1 - tol, mod > 1 + tol, torch.isfinite(e))
 
 
 def euler_map_eigs(eigs, eta: float) -> torch.Tensor:

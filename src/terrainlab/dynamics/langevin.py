@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from ..core import EulerMaruyama, rollout
-from ._util import as_field, check_int, check_positive, check_states
+from ..core.fields import as_field
+from ..core.validate import check_callable, check_int, check_positive
+from ._util import check_states
 
 
 def langevin_rollout(field: Callable, s0: torch.Tensor, *, temperature: float, eta: float, steps: int,
@@ -93,10 +95,9 @@ def escape_times(
     """
     check_positive(temperature, "temperature")
     check_positive(eta, "eta")
-    check_int(max_steps, "max_steps", 1)
-    check_int(chunk, "chunk", 1)
-    if not callable(escaped):
-        raise ValueError("escaped must be callable states -> bool tensor")
+    check_int(max_steps, "max_steps", minimum=1)
+    check_int(chunk, "chunk", minimum=1)
+    check_callable(escaped, "escaped")
     x = check_states(s0, "s0").detach()
     N = x.shape[0]
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Lyapunov exponents (Benettin / QR), orbit classification and cycle detection.
+"""Lyapunov exponents (Benettin / QR) and orbit classification.
 
 Lyapunov spectrum by the standard QR method (Benettin, Galgani, Giorgilli & Strelcyn 1980; Shimada &
 Nagashima 1979; Eckmann & Ruelle 1985): k tangent vectors Q are pushed forward by the Jacobian of
@@ -19,23 +19,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ..core import RK4, map_field, rollout
+from ..core import RK4, Euler, map_field, rollout
+from ..core.cycles import detect_cycle
+from ..core.fields import as_field
 from ..core.schemes import AbstractScheme
-from ._util import (
-    as_field,
-    check_eta,
-    check_int,
-    check_kind,
-    check_positive,
-    check_states,
-    state_fn,
-)
+from ..core.status import Status
+from ..core.validate import check_choice, check_int, check_positive
+from ._util import KINDS, check_eta, check_states, state_fn
 
 
 @dataclass(frozen=True)
@@ -46,8 +42,8 @@ class LyapunovResult:
     error — across starts when B > 1, else from 10 block means of the single orbit.
     history: (R, B, k) running estimates at ``times`` (R,) — the convergence diagnostic;
     drift: (B, k) |final estimate − estimate at ¾ of the run|.
-    unit: "per step" (maps) or "per unit time" (flows).  status: "ok", or "nonfinite" if any orbit
-    blew up (its exponents are NaN).  n_steps, n_jvp (tangent products), n_evals, seconds.
+    unit: "per step" (maps) or "per unit time" (flows).  status: ``completed`` (a fixed-length
+    run), or ``nonfinite`` if any orbit blew up (its exponents are NaN).  n_steps, n_jvp (tangent products), n_evals, seconds.
     """
 
     exponents: torch.Tensor
@@ -58,7 +54,7 @@ class LyapunovResult:
     drift: torch.Tensor
     final_states: torch.Tensor
     unit: str
-    status: str
+    status: Status
     n_steps: int
     n_jvp: int
     seconds: float
@@ -131,27 +127,23 @@ def lyapunov_spectrum(
         >>> abs(float(res.mean[0]) - 0.6931) < 0.02
         True
     """
-    check_kind(kind)
-    check_int(steps, "steps", 1)
-    check_int(transient, "transient", 0)
-    check_int(qr_every, "qr_every", 1)
-    check_int(n_records, "n_records", 1)
-    if kind == "field":
-        if eta is None:
-            raise ValueError("eta must be given for kind='field' (the integration step)")
-        check_eta(eta)
-    else:
-        check_eta(eta)
+    check_choice(kind, "kind", KINDS)
+    check_int(steps, "steps", minimum=1)
+    check_int(transient, "transient", minimum=0)
+    check_int(qr_every, "qr_every", minimum=1)
+    check_int(n_records, "n_records", minimum=1)
+    if kind == "field" and eta is None:
+        raise ValueError("eta must be given for kind='field' (the integration step)")
+    check_eta(eta)
     scheme = RK4() if scheme is None else scheme
     if not isinstance(scheme, AbstractScheme) or scheme.partitioned or scheme.stochastic:
         raise ValueError(f"scheme must be a deterministic single-tensor scheme such as RK4(), got {scheme!r}")
-    if method not in ("auto", "batched", "sequential"):
-        raise ValueError(f"method must be 'auto', 'batched' or 'sequential', got {method!r}")
-    check_int(chunk, "chunk", 1)
+    check_choice(method, "method", ("auto", "batched", "sequential"))
+    check_int(chunk, "chunk", minimum=1)
     s = check_states(s0, "s0").detach().clone()
     B, d = s.shape
     k = d if k is None else k
-    check_int(k, "k", 1)
+    check_int(k, "k", minimum=1)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
     step = _stepper(fn, kind, eta, scheme, t0)
@@ -181,7 +173,6 @@ def lyapunov_spectrum(
 
 def _spectrum_batched(fn, s, *, kind, eta, steps, k, transient, scheme, qr_every, n_records, chunk):
     """Orbit first (core rollout), then batched one-step Jacobians over time, then QR."""
-    from ..core import Euler
     from .jacobian import _batched_jac
 
     B, d = s.shape
@@ -289,7 +280,7 @@ class _Tally:
         return LyapunovResult(
             exponents=exps, mean=mean, stderr=stderr, history=hist, times=torch.tensor(self.times), drift=drift,
             final_states=s, unit="per step" if kind == "map" else "per unit time",
-            status="ok" if bool(finite.all()) else "nonfinite", n_steps=steps + transient, n_jvp=n_jvp,
+            status=Status.COMPLETED if bool(finite.all()) else Status.NONFINITE, n_steps=steps + transient, n_jvp=n_jvp,
             seconds=time.perf_counter() - start,
         )
 
@@ -297,75 +288,6 @@ class _Tally:
 def largest_lyapunov(fn, s0, **kw) -> LyapunovResult:
     """The largest Lyapunov exponent only (k = 1): one tangent vector, one JVP per step."""
     return lyapunov_spectrum(fn, s0, k=1, **kw)
-
-
-# ----------------------------------------------------------------------------- cycles
-
-
-@dataclass(frozen=True)
-class CycleResult:
-    """period: smallest period p ≥ 1 of the tail (0: none found); start: first index from which
-    the sequence is p-periodic; repeats: how many full periods the periodic tail holds."""
-
-    period: int
-    start: int
-    repeats: float
-
-
-def _cycle_1(eq, n: int, max_period: int, min_repeats: int) -> CycleResult:
-    for p in range(1, max_period + 1):
-        if n < min_repeats * p:
-            break
-        i = n - 1
-        while i - p >= 0 and eq(i, i - p):
-            i -= 1
-        start = i - p + 1  # seq[t] == seq[t − p] for every t ≥ start + p
-        if n - start >= min_repeats * p:
-            return CycleResult(p, start, (n - start) / p)
-    return CycleResult(0, n, 0.0)
-
-
-def detect_cycle(seq, max_period: int = 32, *, tol: float = 0.0, min_repeats: int = 3):
-    """Detect an eventually periodic tail in a sequence of tokens or of states.
-
-    A tail is p-periodic when seq[t] = seq[t − p] (exactly for tokens, within ``tol`` in max-abs
-    norm for float states) for every t from its start to the end, and it spans at least
-    ``min_repeats`` periods. The smallest such p ≤ ``max_period`` is returned (p = 1 is a fixed
-    point / a repeated token). Greedy decoding with a finite context, and any deterministic map on a
-    finite set, is eventually periodic: this finds the loop and where it began.
-
-    Args:
-        seq: a list/tuple of hashable tokens, a 1-D integer tensor, a (T, d) float tensor of states,
-            or a (T, B, d) float tensor (one result per batch column).
-
-    Returns:
-        :class:`CycleResult` (a list of them for (T, B, d) input).
-
-    Example:
-        >>> detect_cycle([5, 1, 2, 3, 1, 2, 3, 1, 2, 3])
-        CycleResult(period=3, start=1, repeats=3.0)
-    """
-    check_int(max_period, "max_period", 1)
-    check_int(min_repeats, "min_repeats", 2)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    if torch.is_tensor(seq):
-        if seq.ndim == 0:
-            raise ValueError("seq must be a sequence, got a 0-d tensor")
-        if torch.is_floating_point(seq) or torch.is_complex(seq):
-            if seq.ndim == 1:
-                seq = seq[:, None]
-            if seq.ndim == 3:
-                return [detect_cycle(seq[:, b], max_period, tol=tol, min_repeats=min_repeats) for b in range(seq.shape[1])]
-            if seq.ndim != 2:
-                raise ValueError(f"state sequences must have shape (T, d) or (T, B, d), got {tuple(seq.shape)}")
-            x = seq.detach()
-            return _cycle_1(lambda a, b: bool((x[a] - x[b]).abs().max() <= tol), x.shape[0], max_period, min_repeats)
-        seq = seq.tolist()
-    if not isinstance(seq, Sequence):
-        raise ValueError(f"seq must be a sequence of tokens or a tensor of states, got {type(seq).__name__}")
-    toks = list(seq)
-    return _cycle_1(lambda a, b: toks[a] == toks[b], len(toks), max_period, min_repeats)
 
 
 # ----------------------------------------------------------------------------- orbit classes
@@ -415,16 +337,15 @@ def classify_orbit(
         >>> classify_orbit(T, torch.tensor([[0.3]], dtype=torch.float64)).labels
         ['period-2']
     """
-    check_kind(kind)
-    check_int(transient, "transient", 0)
-    check_int(window, "window", 4)
-    check_int(max_period, "max_period", 1)
-    check_int(lyap_steps, "lyap_steps", 1)
+    check_choice(kind, "kind", KINDS)
+    check_int(transient, "transient", minimum=0)
+    check_int(window, "window", minimum=4)
+    check_int(max_period, "max_period", minimum=1)
+    check_int(lyap_steps, "lyap_steps", minimum=1)
     check_positive(bound, "bound")
-    if kind == "field":
-        if eta is None:
-            raise ValueError("eta must be given for kind='field'")
-        check_eta(eta)
+    if kind == "field" and eta is None:
+        raise ValueError("eta must be given for kind='field'")
+    check_eta(eta)
     s = check_states(s0, "s0").detach()
     B, d = s.shape
     tol = (1e-9 if s.dtype == torch.float64 else 1e-5) if tol is None else tol
@@ -440,8 +361,6 @@ def classify_orbit(
         f = field(x, t)
         bad = (~torch.isfinite(f).all(-1)) | (x.abs().amax(-1) > bound)
         return torch.where(bad[:, None], torch.zeros_like(f), f)
-
-    from ..core import Euler
 
     sch = Euler() if kind == "map" else scheme
     tr = rollout(guarded, s, eta=step_eta, steps=max(transient, 1), scheme=sch, record="last")
