@@ -13,3 +13,7 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# terrainlab.plotting selects no matplotlib backend (no global state on import); a test that opens
+# pyplot figures draws into files only, so the suite picks the non-interactive backend where it starts.
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from terrainlab.atlas._io import atomic_save, atomic_write_text, file_mode
 from terrainlab.atlas.runner import matches, parse_only, run_atlas
 from terrainlab.atlas.schema import validate_results
 
@@ -184,6 +185,32 @@ def test_only_runs_the_selection_and_merges_into_results(tmp_path, fixtures):
     assert run.results["quick"] is True
     with pytest.raises(ValueError, match="only"):
         run_atlas(tmp_path, package=None, modules=[FIX], only="ch77")
+    # every file the run wrote is readable like any file the user creates (not mkstemp's 0600)
+    written = [tmp_path / "results.json", tmp_path / "index.html", *(tmp_path / "cache").iterdir(),
+               *(tmp_path / "figures").rglob("*.png"), *(tmp_path / "figures").rglob("*.svg")]
+    assert len(written) >= 6
+    assert {f.name: f.stat().st_mode & 0o777 for f in written} == {f.name: file_mode() for f in written}
+
+
+def test_atomic_writes_get_the_usual_permissions_and_leave_nothing_on_failure(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert file_mode() == 0o644
+        p = atomic_write_text(tmp_path / "a" / "index.html", "<p>x</p>")
+        assert p.read_text() == "<p>x</p>" and p.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert atomic_write_text(tmp_path / "private.txt", "x").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+    def broken(tmp: str) -> None:
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(p, broken)
+    assert p.read_text() == "<p>x</p>"  # the old file survives a failed write
+    assert sorted(f.name for f in p.parent.iterdir()) == ["index.html"]
 
 
 def test_selection_patterns():
@@ -207,3 +234,27 @@ def test_bad_arguments_raise_value_error_naming_them(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="out_dir"):
         run_atlas(tmp_path / "file", package=None, modules=["json"])
+
+
+def test_the_atlas_modules_import_each_other_without_a_cycle():
+    """report/runner/pool/registry/_io: a graph of relative imports with no cycle (the report once
+    imported the runner back)."""
+    import ast
+
+    import terrainlab.atlas as atlas
+
+    folder = Path(atlas.__file__).parent
+    graph = {}
+    for f in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.update([node.module] if node.module else [a.name for a in node.names])
+        graph[f.stem] = {d.split(".")[0] for d in deps} - {"chapters"}
+    graph.pop("__init__")
+
+    def reaches(a, b, seen=()):
+        return any(d == b or (d not in seen and reaches(d, b, (*seen, d))) for d in graph.get(a, ()))
+
+    assert {m for m in graph if reaches(m, m)} == set()
+    assert "runner" not in graph["report"] and "_io" in graph["report"] and "_io" in graph["registry"]

@@ -98,12 +98,8 @@ def test_stability_region_grid_and_plot(tmp_path):
     hb = stability_region(HeavyBallScheme(0.9), n=61)
     assert hb.real_left == pytest.approx(-3.8)
     assert stability_region(ProximalPointScheme(), n=21).real_left == float("-inf")
-    import matplotlib
+    from terrainlab.plotting import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
+    _, ax = figure("single")  # a bare Figure: no pyplot backend needed
     hs = plot_stability_regions({"GD": GradientDescentScheme(), "HB": HeavyBallScheme(0.5)}, ax, n=41)
     assert len(hs) == 2 and "3" in hs[1].get_label()
-    plt.close(fig)

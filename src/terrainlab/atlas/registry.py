@@ -6,11 +6,7 @@ Experiments live in ``terrainlab/atlas/chapters/chNN/<name>.py``; :func:`discove
 from __future__ import annotations
 
 import importlib
-import json
-import math
-import os
 import pkgutil
-import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._io import atomic_save, dumps, jsonable  # noqa: F401 - dumps and jsonable stay importable from here
 
 VERDICTS = ("holds", "holds-with-correction", "fails", "inconclusive")
 
@@ -38,35 +36,6 @@ class Result:
         if not isinstance(self.threshold, str) or not self.threshold.strip():
             raise ValueError("threshold must state the threshold the verdict was computed from")
         object.__setattr__(self, "numbers", jsonable(self.numbers))
-
-
-def jsonable(x):
-    """Convert tensors / numpy scalars / nested containers to plain JSON-safe Python values.
-
-    Non-finite floats become the strings "inf", "-inf", "nan" so results.json stays valid JSON.
-    """
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if torch.is_tensor(x):
-        return jsonable(x.detach().cpu().tolist())
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer, int)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    if x is None or isinstance(x, str):
-        return x
-    return str(x)
 
 
 @dataclass
@@ -96,26 +65,23 @@ class Context:
 
         Returns the paths relative to ``out_dir``; they are recorded on the experiment's result.
         """
-        import matplotlib.pyplot as plt
-
         if not name or any(c in name for c in "/\\"):
             raise ValueError(f"name must be a plain file stem, got {name!r}")
-        self.figure_dir.mkdir(parents=True, exist_ok=True)
         rel = []
         for ext in ("svg", "png"):
-            target = self.figure_dir / f"{name}.{ext}"
-            fd, tmp = tempfile.mkstemp(dir=self.figure_dir, suffix=f".{ext}.tmp")
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=ext)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            target = atomic_save(self.figure_dir / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
             rel.append(str(target.relative_to(self.out_dir)))
-        plt.close(fig)
+        _close(fig)
         self.figures.extend(rel)
         return rel
+
+
+def _close(fig) -> None:
+    """Release a figure: pyplot keeps the figures it made until closed; a bare Figure needs nothing."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 @dataclass(frozen=True)
@@ -177,6 +143,3 @@ def run_one(exp_id: str, out_dir: Path, quick: bool = False, seed: int = 0) -> t
         raise TypeError(f"experiment {exp_id} returned {type(res).__name__}, not Result")
     return res, list(ctx.figures)
 
-
-def dumps(obj) -> str:
-    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False)

@@ -22,6 +22,7 @@ import math
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from ._io import atomic_write_text
 from .schema import ALL_VERDICTS
 
 # Okabe–Ito: bluish green, orange, vermillion; grey and black for the non-verdicts
@@ -282,8 +283,6 @@ computed from measured numbers against the stated threshold.</div>
 
 def write_html(out_dir: str | Path, results: dict) -> Path:
     """Render ``results`` and write ``out_dir/index.html`` atomically; return its path."""
-    from .runner import atomic_write_text
-
     path = Path(out_dir) / "index.html"
     atomic_write_text(path, render_html(results))
     return path

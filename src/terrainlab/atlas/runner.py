@@ -16,6 +16,10 @@ the book about the one equation S_{t+1} = S_t + η·F(S_t, x). :func:`run_atlas`
   holds every registered experiment that has a result for this ``quick``/``seed`` in the cache,
   so a partial run (``only=...``) adds to, rather than discards, earlier results.
 
+The parts live apart so nothing imports back: :mod:`terrainlab.atlas._io` (atomic writes, JSON,
+cache files), :mod:`terrainlab.atlas.pool` (the worker processes), :mod:`terrainlab.atlas.report`
+(index.html); this module selects, plans and records.
+
 Example::
 
     from terrainlab.atlas.runner import run_atlas
@@ -27,28 +31,26 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import json
-import multiprocessing as mp
-import multiprocessing.connection as mpc
 import os
 import re
-import shutil
-import sys
-import tempfile
-import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .registry import Experiment, discover, jsonable, registry, run_one
+from ._io import atomic_write_json, atomic_write_text, drop_cache, read_cache, write_cache
+from .pool import mp_context, run_processes
+from .registry import Experiment, discover, registry
+from .report import write_html
 from .schema import SCHEMA_VERSION, totals, validate_entry, validate_results
 
 DEFAULT_PACKAGE = "terrainlab.atlas.chapters"
 DEFAULT_TIMEOUT = 600.0
+
+__all__ = ["AtlasRun", "run_atlas", "parse_only", "matches", "load_cached", "atomic_write_text",
+           "atomic_write_json"]
 
 
 def _version() -> str:
@@ -58,30 +60,6 @@ def _version() -> str:
         return __version__
     except Exception:  # noqa: BLE001 - a broken core must not stop the report
         return "unknown"
-
-
-# --------------------------------------------------------------------------------------------------
-# atomic files
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,63 +105,6 @@ def _short_id(module: str) -> str:
 def _chapter_of(module: str) -> int:
     m = re.search(r"(?:^|\.)ch(\d+)(?:\.|$)", module)
     return int(m.group(1)) if m else 0
-
-
-# --------------------------------------------------------------------------------------------------
-# the worker (runs in its own process)
-
-
-def _watch_parent(conn) -> None:
-    """Exit when the parent goes away (its end of the pipe closes), so a killed run leaves no
-    orphaned experiment behind."""
-    try:
-        conn.poll(None)
-    except Exception:  # noqa: BLE001
-        pass
-    os._exit(70)
-
-
-def _worker(conn, task: dict) -> None:
-    """Run one experiment in this process and send its entry fields through ``conn``."""
-    log = open(task["log"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as we do
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    threading.Thread(target=_watch_parent, args=(conn,), daemon=True).start()
-    for p in reversed(task.get("sys_path", [])):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    t0 = time.perf_counter()
-    try:
-        import random
-
-        import numpy as np
-        import torch
-
-        torch.set_num_threads(task["threads"])
-        random.seed(task["seed"])
-        np.random.seed(task["seed"] % 2**32)
-        torch.manual_seed(task["seed"])
-        importlib.import_module(task["module"])
-        t0 = time.perf_counter()
-        res, figs = run_one(task["id"], Path(task["out_dir"]), quick=task["quick"], seed=task["seed"])
-        msg = {
-            "status": "ok",
-            "verdict": res.verdict,
-            "numbers": jsonable(res.numbers),
-            "threshold": res.threshold,
-            "explanation": res.explanation,
-            "corrected": res.corrected,
-            "figures": [str(f).replace(os.sep, "/") for f in figs],
-            "seconds": time.perf_counter() - t0,
-            "error": None,
-        }
-        json.dumps(msg)  # fail here, as this experiment's error, if something is not JSON
-    except BaseException:  # noqa: BLE001 - everything an experiment does wrong is its error entry
-        msg = {"status": "error", "error": traceback.format_exc(), "seconds": time.perf_counter() - t0}
-    print(f"[terrainlab atlas] {task['id']}: {msg['status']} in {msg['seconds']:.2f} s", flush=True)
-    conn.send(msg)
-    conn.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,21 +167,10 @@ def _import_error_entry(module: str, tb: str) -> dict:
     }
 
 
-def _cache_path(out_dir: Path, exp_id: str) -> Path:
-    return out_dir / "cache" / f"{exp_id}.json"
-
-
 def load_cached(out_dir: Path, exp: Experiment, *, quick: bool, seed: int) -> dict | None:
     """The cached entry of ``exp`` if it finished with this ``quick``/``seed`` and its figures exist."""
-    path = _cache_path(Path(out_dir), exp.id)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("quick") != quick or data.get("seed") != seed:
-        return None
-    entry = data.get("entry")
-    if not isinstance(entry, dict) or entry.get("status") != "ok" or entry.get("id") != exp.id:
+    entry = read_cache(out_dir, exp.id, quick=quick, seed=seed)
+    if entry is None:
         return None
     if not all((Path(out_dir) / f).is_file() for f in entry.get("figures", [])):
         return None
@@ -294,34 +204,6 @@ def _collect(
         or e.module in wanted
     ]
     return exps, errors
-
-
-def _start_method() -> str:
-    forced = os.environ.get("TERRAINLAB_ATLAS_START_METHOD")
-    if forced:
-        return forced
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-
-
-def _mp_context(start: bool = False):
-    """The multiprocessing context of the workers; ``start=True`` starts the fork server now, so
-    its imports (torch, numpy, matplotlib, once for all experiments) overlap with discovery."""
-    method = _start_method()
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["terrainlab.atlas.registry", "terrainlab.plotting", "terrainlab.atlas._warm"])
-        if start:
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
-    return ctx
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def run_atlas(
@@ -361,7 +243,7 @@ def run_atlas(
         raise ValueError(f"out_dir must be a folder, got the file {out}")
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    _mp_context(start=not resume)  # with resume, most runs need no worker at all
+    mp_context(start=not resume)  # with resume, most runs need no worker at all
 
     exps, import_errors = _collect(package, modules)
     selected = [e for e in exps if matches(e.id, patterns)]
@@ -397,7 +279,8 @@ def run_atlas(
 
     interrupted = False
     try:
-        _run_processes(out, todo, quick, seed, jobs, timeout, this_run, on_start, on_finish)
+        run_processes(out, todo, quick=quick, seed=seed, jobs=jobs, timeout=timeout, on_start=on_start,
+                      on_result=lambda exp, fields: _record(out, exp, fields, quick, seed, this_run, on_finish))
     except KeyboardInterrupt:
         interrupted = True
 
@@ -425,8 +308,6 @@ def run_atlas(
     }
     validate_results(results)
     atomic_write_json(out / "results.json", results)
-    from .report import write_html
-
     write_html(out, results)
     errors = tuple(i for i, d in this_run.items() if d["status"] == "error")
     ran = tuple(e.id for e in todo if e.id in this_run)
@@ -434,118 +315,19 @@ def run_atlas(
     return AtlasRun(out, results, ran, tuple(reused), errors, wall, code, interrupted)
 
 
-def _run_processes(out, todo, quick, seed, jobs, timeout, this_run, on_start, on_finish) -> None:
-    if not todo:
-        return
-    ctx = _mp_context()
-    threads = max(1, _cores() // jobs)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    pending = deque(todo)
-    running: dict[str, tuple] = {}
-
-    def finish(exp: Experiment, fields: dict) -> None:
-        entry = _entry(exp, fields, cached=False)
-        try:
-            validate_entry(entry)
-        except ValueError as exc:  # e.g. a figure path outside DIR: this experiment's error
-            entry = _entry(exp, {"status": "error", "error": f"invalid result: {exc}",
-                                 "seconds": entry["seconds"]}, cached=False)
-        this_run[exp.id] = entry
-        cache = _cache_path(out, exp.id)
-        if entry["status"] == "ok":
-            atomic_write_json(cache, {"quick": quick, "seed": seed, "version": _version(), "entry": entry})
-        elif cache.exists():
-            cache.unlink()  # a stale success must not come back in a later results.json
-        if on_finish:
-            on_finish(entry)
-
+def _record(out: Path, exp: Experiment, fields: dict, quick: bool, seed: int, this_run: dict,
+            on_finish: Callable[[dict], None] | None) -> None:
+    """One experiment's worker has ended: validate its entry, cache a success, forget a failure."""
+    entry = _entry(exp, fields, cached=False)
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                exp = pending.popleft()
-                fig_dir = out / "figures" / exp.id
-                if fig_dir.exists():
-                    shutil.rmtree(fig_dir)  # figures of an older run of this experiment
-                log = out / "logs" / f"{exp.id}.log"
-                log.write_text("", encoding="utf-8")
-                task = {
-                    "id": exp.id,
-                    "module": exp.module,
-                    "out_dir": str(out.resolve()),
-                    "quick": bool(quick),
-                    "seed": int(seed),
-                    "threads": threads,
-                    "log": str(log),
-                    "sys_path": list(sys.path),
-                }
-                parent_conn, child_conn = ctx.Pipe(duplex=True)
-                proc = ctx.Process(target=_worker, args=(child_conn, task), name=f"atlas:{exp.id}")
-                proc.start()
-                child_conn.close()
-                running[exp.id] = (exp, proc, parent_conn, time.monotonic(), log)
-                if on_start:
-                    on_start(exp.id)
-            waitables = [r[2] for r in running.values()] + [r[1].sentinel for r in running.values()]
-            mpc.wait(waitables, timeout=0.25)
-            now = time.monotonic()
-            for eid in list(running):
-                exp, proc, conn, t0, log = running[eid]
-                fields = None
-                if conn.poll():
-                    try:
-                        fields = conn.recv()
-                    except (EOFError, OSError):
-                        fields = _crash_fields(proc, now - t0, log)
-                    except Exception:  # noqa: BLE001 - an unpicklable message
-                        fields = {"status": "error", "error": traceback.format_exc(), "seconds": now - t0}
-                elif not proc.is_alive():
-                    fields = _crash_fields(proc, now - t0, log)
-                elif now - t0 > timeout:
-                    proc.kill()
-                    fields = {
-                        "status": "error",
-                        "error": f"timed out after {timeout:g} s (killed)\n" + _tail(log),
-                        "seconds": now - t0,
-                    }
-                if fields is None:
-                    continue
-                del running[eid]
-                conn.close()
-                proc.join(timeout=5)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(timeout=5)
-                finish(exp, fields)
-    finally:
-        for _exp, proc, conn, _t0, _log in running.values():  # interrupted: leave nothing behind
-            proc.kill()
-            conn.close()
-        for _exp, proc, _conn, _t0, _log in running.values():
-            proc.join(timeout=5)
-
-
-def _tail(log: Path, n: int = 4000) -> str:
-    try:
-        text = log.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return ("log tail:\n" + text[-n:]) if text.strip() else ""
-
-
-def _crash_fields(proc, seconds: float, log: Path) -> dict:
-    proc.join(timeout=5)
-    code = proc.exitcode
-    if code is not None and code < 0:
-        import signal
-
-        try:
-            why = f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            why = f"killed by signal {-code}"
+        validate_entry(entry)
+    except ValueError as exc:  # e.g. a figure path outside DIR: this experiment's error
+        entry = _entry(exp, {"status": "error", "error": f"invalid result: {exc}",
+                             "seconds": entry["seconds"]}, cached=False)
+    this_run[exp.id] = entry
+    if entry["status"] == "ok":
+        write_cache(out, entry, quick=quick, seed=seed, version=_version())
     else:
-        why = f"exited with code {code}"
-    return {
-        "status": "error",
-        "error": f"worker process {why} before returning a result\n" + _tail(log),
-        "seconds": seconds,
-    }
+        drop_cache(out, exp.id)  # a stale success must not come back in a later results.json
+    if on_finish:
+        on_finish(entry)
