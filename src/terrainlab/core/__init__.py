@@ -10,6 +10,15 @@ from .fields import Field, MapField, as_field, as_map, gradient_field, linear_fi
 from .geometry import Euclidean, Simplex, project_simplex, simplex_tangent_basis
 from .integrate import Solution, integrate
 from .rollout import Trajectory, rollout
+from .root_finders import (
+    AbstractRootFinder,
+    Anderson,
+    Broyden,
+    Newton,
+    NewtonKrylov,
+    Picard,
+    RootResult,
+)
 from .schemes import (
     RK4,
     AbstractScheme,
@@ -62,6 +71,13 @@ __all__ = [
     "SymplecticEuler",
     "Leapfrog",
     "EulerMaruyama",
+    "AbstractRootFinder",
+    "RootResult",
+    "Newton",
+    "NewtonKrylov",
+    "Picard",
+    "Anderson",
+    "Broyden",
     "StopRule",
     "StepTolerance",
     "DivergenceBound",

@@ -6,6 +6,9 @@ serves a Hessian-vector product, the Jacobian of a DEQ map or the Newton matrix 
 
 from .cg import CGResult as CGResult
 from .cg import cg as cg
+from .gmres import KrylovResult as KrylovResult
+from .gmres import gmres as gmres
+from .jacobian import linearize as linearize
 from .lanczos import LanczosResult as LanczosResult
 from .lanczos import lanczos as lanczos
 from .lanczos import lanczos_block as lanczos_block
