@@ -1,18 +1,19 @@
-"""NeuralODE / adaptive solvers: accuracy, order, NFE accounting, adjoint = direct gradients."""
+"""NeuralODE on the core integrator: accuracy, NFE accounting, adjoint = direct gradients, budgets,
+statuses, and the deprecated nn names. (Orders and tolerance proportionality of Dopri5 / Bosh3 are
+measured in tests/core/test_integrate.py.)"""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from terrainlab.core import RK4
-from terrainlab.nn import Bosh3, Dopri5, NeuralODE, odeint_adaptive
+from terrainlab.core import RK4, Bosh3, ConstantStepSize, Dopri5, PIController
+from terrainlab.nn import NeuralODE, ODESolution
 
 
 @pytest.mark.parametrize("solver", [Dopri5(), Bosh3()])
-def test_adaptive_solution_meets_tolerance_and_tighter_costs_more(solver):
+def test_solution_meets_tolerance_and_tighter_costs_more(solver):
     y0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
 
     def osc(y, t):  # harmonic oscillator, exact solution (cos t, −sin t)
@@ -20,64 +21,95 @@ def test_adaptive_solution_meets_tolerance_and_tighter_costs_more(solver):
 
     nfe = []
     for rtol in (1e-4, 1e-8):
-        sol = odeint_adaptive(osc, y0, 0.0, 5.0, solver=solver, rtol=rtol, atol=rtol * 1e-2)
+        sol = NeuralODE(osc, 0.0, 5.0, solver=solver, rtol=rtol, atol=rtol * 1e-2).solve(y0)
         exact = torch.tensor([[math.cos(5.0), -math.sin(5.0)]], dtype=torch.float64)
-        assert sol.status == "success"
+        assert isinstance(sol, ODESolution) and sol.status == "completed"
         assert (sol.y1 - exact).abs().max() < 200 * rtol
         per_step = 6 if isinstance(solver, Dopri5) else 3
-        assert sol.n_evals == 2 + per_step * (sol.n_steps + sol.n_rejected)
+        assert sol.n_evals == 2 + per_step * (sol.n_accepted + sol.n_rejected)
         nfe.append(sol.n_evals)
     assert nfe[1] > 2 * nfe[0]
 
 
-@pytest.mark.parametrize("solver,order", [(Dopri5(), 5), (Bosh3(), 3)])
-def test_fixed_step_order_and_stability_function(solver, order):
-    y0 = torch.ones(1, 1, dtype=torch.float64)
-    errs = []
-    for n in (8, 16):
-        y, h = y0, 1.0 / n
-        for k in range(n):
-            y = solver.step(lambda y, t: -y + torch.sin(torch.as_tensor(t, dtype=torch.float64)), y, k * h, h).state
-        errs.append(y)
-    ref = y0
-    n = 512
-    for k in range(n):
-        ref = Dopri5().step(lambda y, t: -y + torch.sin(torch.as_tensor(t, dtype=torch.float64)), ref, k / n, 1 / n).state
-    e = [float((x - ref).abs()) for x in errs]
-    assert abs(math.log2(e[0] / e[1]) - order) < 0.5
-    z = np.array([-0.05, -0.1])
-    R = np.asarray(solver.R(z.astype(complex)))
-    # R(z) agrees with exp(z) to order `order`: error ~ z^{order+1}
-    ratio = np.abs(R[1] - np.exp(z[1])) / np.abs(R[0] - np.exp(z[0]))
-    assert abs(math.log2(ratio) - (order + 1)) < 0.3
-
-
-def test_adjoint_gradients_equal_direct_backprop():
-    torch.manual_seed(0)
-    f = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 3)).double()
-    y0 = torch.randn(4, 3, dtype=torch.float64)
-    grads = []
+def _grads(f, y0, **kw):
+    out = []
     for adjoint in (False, True):
         f.zero_grad()
         y = y0.clone().requires_grad_(True)
-        node = NeuralODE(f, 0.0, 1.0, rtol=1e-10, atol=1e-12, adjoint=adjoint)
-        sol = node.solve(y)
+        sol = NeuralODE(f, 0.0, 1.0, adjoint=adjoint, **kw).solve(y)
         sol.y1.pow(2).sum().backward()
-        grads.append((y.grad.clone(), f[0].weight.grad.clone(), f[2].bias.grad.clone()))
+        out.append((y.grad.clone(), f[0].weight.grad.clone(), f[2].bias.grad.clone()))
         if adjoint:
-            assert sol.backward.n_evals > 0 and sol.backward.status == "success"
-    for a, b in zip(*grads):
+            st = sol.backward
+            assert st.n_evals > 0 and st.status == "completed" and st.n_steps == st.n_accepted + st.n_rejected
+    return out
+
+
+def test_adjoint_gradients_equal_autograd_through_the_solver():
+    torch.manual_seed(0)
+    f = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    y0 = torch.randn(4, 3, dtype=torch.float64)
+    direct, adjoint = _grads(f, y0, rtol=1e-10, atol=1e-12)
+    for a, b in zip(direct, adjoint):
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
-def test_fixed_grid_and_errors():
+def test_adjoint_on_a_fixed_grid_runs_the_grid_backwards():
+    torch.manual_seed(1)
+    f = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    y0 = torch.randn(2, 3, dtype=torch.float64)
+    direct, adjoint = _grads(f, y0, solver=RK4(), step_size=0.01)
+    for a, b in zip(direct, adjoint):  # the continuous adjoint differs from the discrete one by O(h⁴)
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_fixed_grid_counts_and_errors():
     f = nn.Linear(2, 2).double()
-    node = NeuralODE(f, solver=RK4(), step_size=0.1)
-    sol = node.solve(torch.randn(3, 2, dtype=torch.float64))
-    assert sol.n_evals == 40 and sol.n_steps == 10
+    sol = NeuralODE(f, solver=RK4(), step_size=0.1).solve(torch.randn(3, 2, dtype=torch.float64))
+    assert sol.n_evals == 40 and sol.n_steps == 10 and sol.status == "completed"
+    assert isinstance(NeuralODE(f, solver=RK4(), step_size=0.1).controller, ConstantStepSize)
     with pytest.raises(ValueError, match="step_size"):
         NeuralODE(f, solver=RK4())
     with pytest.raises(ValueError, match="rtol"):
         NeuralODE(f, rtol=0.0)
-    bad = odeint_adaptive(lambda y, t: y**2, torch.ones(1, 1, dtype=torch.float64), 0.0, 2.0, max_steps=200)
-    assert bad.status != "success"  # blow-up at t = 1: a status, not an exception
+    with pytest.raises(ValueError, match="t0"):
+        NeuralODE(f, t0=float("nan"))
+    with pytest.raises(ValueError, match="t1"):
+        NeuralODE(f, t1=float("inf"))
+    with pytest.raises(ValueError, match="controller"):
+        NeuralODE(f, rtol=1e-3, controller=PIController(1e-4, 1e-6))
+    with pytest.raises(ValueError, match="y0"):
+        NeuralODE(f).solve(torch.ones(3, 2, dtype=torch.int64))
+    node = NeuralODE(f, controller=PIController(1e-4, 1e-7, alpha=0.7, beta=0.4))
+    assert node.rtol == 1e-4 and node.atol == 1e-7
+
+
+def test_tiny_fixed_step_stops_at_max_steps_instead_of_hanging():
+    # NeuralODE(F, solver=RK4(), step_size=1e-9) needed 10⁹ steps and ignored max_steps
+    node = NeuralODE(lambda y: -y, solver=RK4(), step_size=1e-9)
+    sol = node.solve(torch.ones(4, 2))
+    assert sol.status == "max_steps" and sol.n_steps == node.max_steps == 10_000
+    assert sol.n_evals == 4 * 10_000 and sol.ts[-1] == pytest.approx(1e-5)
+
+
+def test_blow_up_is_a_status_not_an_exception():
+    node = NeuralODE(lambda y: y**2, 0.0, 2.0, max_steps=200)
+    assert node.solve(torch.ones(1, 1, dtype=torch.float64)).status == "max_steps"
+    node = NeuralODE(lambda y: 50 * y, 0.0, 10.0)
+    assert node.solve(torch.ones(3)).status == "diverged"
+
+
+def test_deprecated_nn_aliases_warn_and_delegate_to_core():
+    from terrainlab.nn import odeint_adaptive, odeint_fixed
+
+    F, y0 = (lambda y, t: -y), torch.ones(3, dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="integrate"):
+        sol = odeint_adaptive(F, y0, 0.0, 1.0, rtol=1e-8, atol=1e-10)
+    assert sol.status == "completed" and abs(float(sol.y1[0]) - math.exp(-1)) < 1e-7
+    with pytest.warns(DeprecationWarning, match="integrate"):
+        sol = odeint_fixed(F, y0, 0.0, 1.0, scheme=RK4(), step_size=0.1)
+    assert sol.n_steps == 10 and sol.status == "completed"
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="t0"):
+        odeint_adaptive(F, y0, float("nan"), 1.0)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="t1"):
+        odeint_adaptive(F, y0, 0.0, float("inf"), max_steps=50)

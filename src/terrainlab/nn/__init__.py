@@ -2,8 +2,8 @@
 
 - :class:`ODEStack`: a residual network as an integrator of h' = f(h, t) with a core scheme
   (ResNet = explicit Euler, η = 1); re-run the same weights with other schemes and step counts.
-- :class:`NeuralODE`: adaptive Dormand–Prince / Bogacki–Shampine with a PI controller, direct or
-  adjoint gradients, NFE reported.
+- :class:`NeuralODE`: y(t1) of y' = f(y, t) by the core integrator (adaptive Dormand–Prince /
+  Bogacki–Shampine with a PI controller, or a fixed grid), direct or adjoint gradients, NFE reported.
 - :class:`ImplicitEulerStep`: y = h + η f(y) solved by fixed point or Newton–Krylov, implicit
   gradients.
 - :class:`DEQ`: z* = f(z*, x) by Picard / Anderson / limited-memory Broyden, per-sample convergence,
@@ -12,18 +12,11 @@
   :func:`jacobian_regularizer`, :func:`fixed_point`, :func:`gmres`.
 """
 
+from ..core.controllers import PIController
+from ..core.schemes import Bosh3, Dopri5, EmbeddedRK
 from ._linalg import KrylovResult, gmres
-from .adaptive import (
-    Bosh3,
-    Dopri5,
-    EmbeddedRK,
-    NeuralODE,
-    ODEBackwardStats,
-    ODESolution,
-    PIController,
-    odeint_adaptive,
-    odeint_fixed,
-)
+from .adaptive import odeint_adaptive, odeint_fixed
+from .adjoint import ODEBackwardStats
 from .deq import DEQ, DEQInfo
 from .implicit import (
     BackwardStats,
@@ -40,6 +33,7 @@ from .lipschitz import (
     lipschitz_upper_bound,
     spectral_norm,
 )
+from .neural_ode import NeuralODE, ODESolution
 from .odestack import ODEStack, StackResult
 from .solvers import (
     Anderson,

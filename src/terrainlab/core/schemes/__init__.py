@@ -1,6 +1,9 @@
 """Integration schemes, one small file each. See :class:`AbstractScheme` for the contract."""
 
 from .base import AbstractScheme, StepResult
+from .bosh3 import Bosh3
+from .dopri5 import Dopri5
+from .embedded_rk import EmbeddedRK, EmbeddedStep
 from .euler import Euler
 from .euler_maruyama import EulerMaruyama
 from .heun import Heun
@@ -20,4 +23,8 @@ __all__ = [
     "SymplecticEuler",
     "Leapfrog",
     "EulerMaruyama",
+    "EmbeddedRK",
+    "EmbeddedStep",
+    "Dopri5",
+    "Bosh3",
 ]
