@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from terrainlab.core import RK4, Euler, Heun, ImplicitEuler, Midpoint
+from terrainlab.core import RK4, Bosh3, Dopri5, Euler, Heun, ImplicitEuler, Midpoint, Trajectory
+from terrainlab.core.root_finders import Newton, NewtonKrylov
 from terrainlab.nn import ODEStack
 
 
@@ -38,7 +39,7 @@ def test_untied_copies_are_independent_blocks():
     assert net.block_index(0.0) == 0 and net.block_index(3.999) == 3 and net.block_index(4.0) == 3
 
 
-@pytest.mark.parametrize("scheme", [Euler(), Heun(), Midpoint(), RK4()])
+@pytest.mark.parametrize("scheme", [Euler(), Heun(), Midpoint(), RK4(), Bosh3()])
 def test_refining_steps_converges_at_the_scheme_order(scheme):
     f = mlp()
     x = torch.randn(5, 6, dtype=torch.float64)
@@ -61,18 +62,31 @@ def test_untied_blocks_refine_at_scheme_order_within_each_block():
     assert abs(math.log2(e1 / e2) - 2) < 0.35
 
 
-def test_implicit_euler_scheme_runs_with_gradients_and_reports_inner_work():
+@pytest.mark.parametrize("finder", [NewtonKrylov(tol=1e-10, max_iter=20), Newton(tol=1e-10, max_iter=20)])
+def test_implicit_euler_scheme_runs_with_gradients_and_reports_inner_work(finder):
     f = mlp()
-    net = ODEStack(f, ImplicitEuler(solver="newton", tol=1e-10, max_iter=20), steps=4, T=1.0)
+    net = ODEStack(f, ImplicitEuler(finder), steps=4, T=1.0)
     x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
     res = net.integrate(x)
-    assert res.status == "ok" and res.inner_failures == 0 and res.inner_iterations >= 4
+    assert res.status == "completed" and res.inner_failures == 0 and res.inner_iterations >= 4
     # each step satisfies y = h + η f(y)
     tr = net.integrate(x.detach(), record=True).states
     for k in range(4):
         assert torch.allclose(tr[k + 1], tr[k] + 0.25 * f(tr[k + 1]), atol=1e-8)
     res.state.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_implicit_inner_failures_are_stalled_and_nan_is_nonfinite():
+    f = mlp()
+    res = ODEStack(f, ImplicitEuler(NewtonKrylov(tol=1e-14, max_iter=1)), steps=2, T=1.0).integrate(
+        torch.randn(3, 6, dtype=torch.float64))
+    assert res.status == "stalled" and res.inner_failures > 0
+    blocks = [mlp(seed=s) for s in range(3)]
+    x = torch.randn(2, 6, dtype=torch.float64)
+    x[0, 0] = float("nan")
+    res = ODEStack(blocks, Euler(), steps=3, T=3.0).integrate(x)
+    assert res.status == "nonfinite" and res.n_steps == 1  # NaN is absorbing: the later blocks are skipped
 
 
 def test_checkpointing_gives_identical_gradients():
@@ -95,6 +109,25 @@ def test_conv_and_transformer_blocks_as_fields():
     assert res.state.shape == (2, 5, 16) and res.n_evals == 8
 
 
+def test_result_is_a_core_trajectory_of_the_whole_stack():
+    blocks = [mlp(seed=s) for s in range(3)]
+    net = ODEStack(blocks, RK4(), steps=3, T=1.5)
+    x = torch.randn(4, 6, dtype=torch.float64)
+    res = net.integrate(x, steps=9, record=True)
+    assert isinstance(res, Trajectory) and res.status == "completed"
+    assert res.states.shape == (10, 4, 6) and res.steps.tolist() == list(range(10))
+    assert res.n_steps == 9 and res.n_evals == 36 and torch.equal(res.state, res.final)
+    assert torch.equal(res.states[0], x) and torch.equal(res.final, net.integrate(x, steps=9).state)
+    # a step straddling a block boundary uses the block of its midpoint, for all of its stages
+    h = x
+    for k in range(4):  # 4 steps of 3/8 over blocks [0, .5), [.5, 1), [1, 1.5): midpoints → 0, 0, 1, 2
+        b = blocks[net.block_index(k * 0.375 + 0.1875, 1.5)]
+        h = RK4().step(lambda y, t, b=b: b(y), h, k * 0.375, 0.375).state
+    assert torch.allclose(net.integrate(x, steps=4).state, h, rtol=0, atol=1e-15)
+    # Dopri5 as a fixed-step scheme through the same path
+    assert ODEStack(blocks, Dopri5(), steps=3, T=1.5).integrate(x).n_evals == 3 * 7
+
+
 def test_time_dependent_field_gets_time():
     class TimeField(nn.Module):
         def forward(self, h, t):
@@ -113,3 +146,7 @@ def test_bad_arguments_raise_value_error():
         ODEStack(mlp(), steps=2, T=-1.0)
     with pytest.raises(ValueError, match="field"):
         ODEStack(lambda h: h, steps=2, tied=False)
+    with pytest.raises(ValueError, match="h"):
+        ODEStack(mlp(), steps=2).integrate(torch.ones(2, 6, dtype=torch.int64))
+    with pytest.raises(ValueError, match="steps"):
+        ODEStack(mlp(), steps=2).integrate(torch.ones(2, 6), steps=True)

@@ -6,6 +6,12 @@ architectures for deep neural networks", 2017; Chen et al., "Neural ordinary dif
 equations", 2018). ``ODEStack(f, Euler(), steps=L, T=L)`` is therefore exactly an L-block ResNet, and
 the same trained weights can be run with another scheme or a finer grid: with untied blocks the field
 is piecewise constant in time, block l acting on t ∈ [l·T/L, (l+1)·T/L).
+
+The stepping is :func:`terrainlab.core.rollout`'s, with any deterministic core scheme — ``Euler``,
+``Heun``, ``Midpoint``, ``RK4``, ``Dopri5``/``Bosh3`` (fixed steps), ``ImplicitEuler(root_finder)``.
+Untied blocks run as one rollout per stretch of steps whose midpoints fall in the same block, so every
+stage of a step uses that step's block (a stage at the step's end, t + η, would otherwise read the
+next block's field at the boundary).
 """
 
 from __future__ import annotations
@@ -19,29 +25,67 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from ..core.schemes import AbstractScheme, Euler, ImplicitEuler
+from ..core.rollout import Trajectory, rollout
+from ..core.schemes import AbstractScheme, Euler, StepResult
+from ..core.status import Status
+from ..core.validate import check_instance, check_int, check_positive, check_tensor
 from ._field import as_field
-from .implicit import ImplicitEulerStep
 
 
 @dataclass(frozen=True)
-class StackResult:
-    """Output of :meth:`ODEStack.integrate`.
+class StackResult(Trajectory):
+    """A core :class:`~terrainlab.core.Trajectory` of the stack, plus what a layer user reads.
 
-    state: h(T).  states: (steps+1, *h.shape) trajectory when ``record=True`` else None.
-    n_steps, n_evals (field evaluations, batched), inner_iterations (implicit schemes, summed over
-    steps of the per-step max), inner_failures (samples × steps that missed the implicit tolerance),
-    status: ``ok`` | ``inner_failures`` | ``nonfinite``;  seconds.
+    state:  h(T) (``final``).  states: (steps+1, *h.shape) with ``record=True``, else h(T) alone
+    (shape (1, *h.shape)).  n_steps, n_evals (batched field evaluations), inner_failures (rows ×
+    steps whose implicit solve missed its tolerance), inner_iterations (implicit schemes: per-step
+    maximum over rows of the root finder's evaluations, summed over steps), seconds.
+    status: ``completed`` | ``nonfinite`` | ``stalled`` (an implicit inner solve failed somewhere).
     """
 
-    state: torch.Tensor
-    states: torch.Tensor | None
-    n_steps: int
-    n_evals: int
-    inner_iterations: int
-    inner_failures: int
-    status: str
-    seconds: float
+    inner_iterations: int = 0
+
+    @property
+    def state(self) -> torch.Tensor:
+        return self.final
+
+
+class _Checkpointed(AbstractScheme):
+    """A scheme whose steps are recomputed in the backward pass instead of storing activations."""
+
+    def __init__(self, scheme: AbstractScheme):
+        self.scheme, self.order = scheme, scheme.order
+
+    def R(self, z):
+        return self.scheme.R(z)
+
+    def step(self, field, state, t, eta):
+        if not torch.is_grad_enabled():
+            return self.scheme.step(field, state, t, eta)
+        box = {}
+
+        def one(x):
+            r = self.scheme.step(field, x, t, eta)
+            box["n"], box["f"] = r.n_evals, r.inner_failures
+            return r.state
+
+        out = _checkpoint(one, state, use_reentrant=False)
+        return StepResult(out, box["n"], box["f"])
+
+
+class _CountingImplicit(AbstractScheme):
+    """An implicit scheme whose steps also add up the root finder's per-step iterations."""
+
+    def __init__(self, scheme: AbstractScheme):
+        self.scheme, self.order, self.iterations = scheme, scheme.order, 0
+
+    def R(self, z):
+        return self.scheme.R(z)
+
+    def step(self, field, state, t, eta):
+        r = self.scheme.implicit_step(field, state, t, eta)
+        self.iterations += int(r.root.iterations.max()) if r.root.iterations.numel() else 0
+        return StepResult(r.state, r.n_evals, (~r.root.converged).sum())
 
 
 def _reset(module: nn.Module) -> None:
@@ -50,18 +94,24 @@ def _reset(module: nn.Module) -> None:
             m.reset_parameters()
 
 
+def _check_steps_T(steps, T):
+    check_int(steps, "steps", minimum=1)
+    return float(check_positive(T, "T"))
+
+
 class ODEStack(nn.Module):
-    """Residual stack h ↦ h(T) for h' = f(h, t), integrated by a core scheme.
+    """Residual stack h ↦ h(T) for h' = f(h, t), integrated by a core scheme through ``rollout``.
 
     Args:
         field: an nn.Module (or callable) f(h) or f(h, t) returning h's shape — MLP, conv block,
             transformer block — or a list of modules, one block per time slice (untied).
-        scheme: a ``terrainlab.core`` scheme: ``Euler()`` (default), ``Heun()``, ``Midpoint()``,
-            ``RK4()``, ``ImplicitEuler(solver, tol, max_iter)`` (solved by Newton–Krylov or fixed
-            point with implicit-differentiation gradients).
+        scheme: a deterministic ``terrainlab.core`` scheme: ``Euler()`` (default), ``Heun()``,
+            ``Midpoint()``, ``RK4()``, ``ImplicitEuler(NewtonKrylov(tol=...))`` (implicit-function
+            gradients; ``NewtonKrylov`` suits wide layers, the default dense ``Newton`` small ones).
         steps: number of steps; η = T/steps.  T: final time (default ``steps``, so η = 1: a ResNet).
         tied: one shared block (True) or ``steps`` independent copies re-initialised (False).
-        checkpoint: recompute each step in the backward pass instead of storing its activations.
+        checkpoint: recompute each step in the backward pass instead of storing its activations
+            (explicit schemes; an implicit step already stores one layer).
 
     Example:
         >>> f = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 8))
@@ -69,6 +119,8 @@ class ODEStack(nn.Module):
         >>> h = net(torch.randn(2, 8))
         >>> from terrainlab.core import RK4
         >>> fine = net.integrate(torch.randn(2, 8), scheme=RK4(), steps=32)   # same weights
+        >>> fine.status, fine.n_evals
+        ('completed', 128)
     """
 
     def __init__(
@@ -83,11 +135,7 @@ class ODEStack(nn.Module):
         time_arg: bool | None = None,
     ):
         super().__init__()
-        if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
-            raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-        T = float(steps) if T is None else T
-        if isinstance(T, bool) or not (isinstance(T, (int, float)) and T > 0 and math.isfinite(T)):
-            raise ValueError(f"T must be a finite number > 0, got {T!r}")
+        T = _check_steps_T(steps, float(steps) if T is None else T)
         scheme = Euler() if scheme is None else scheme
         self._check_scheme(scheme)
         if isinstance(field, (list, tuple, nn.ModuleList)):
@@ -108,17 +156,14 @@ class ODEStack(nn.Module):
                     blocks.append(b)
         else:
             raise ValueError(f"field must be an nn.Module, a callable or a list of modules, got {type(field).__name__}")
-        mods = [b for b in blocks if isinstance(b, nn.Module)]
-        self.blocks = nn.ModuleList(mods)
-        self._callables = blocks
+        self.blocks = nn.ModuleList([b for b in blocks if isinstance(b, nn.Module)])
         self._fields = [as_field(b, time_arg) for b in blocks]
-        self.scheme, self.steps, self.T = scheme, steps, float(T)
+        self.scheme, self.steps, self.T = scheme, steps, T
         self.tied, self.checkpoint = tied, bool(checkpoint)
 
     @staticmethod
     def _check_scheme(scheme):
-        if not isinstance(scheme, AbstractScheme):
-            raise ValueError(f"scheme must be a core scheme object such as Euler() or RK4(), got {scheme!r}")
+        check_instance(scheme, "scheme", AbstractScheme, "a core scheme object such as Euler() or RK4()")
         if scheme.partitioned or scheme.stochastic:
             raise ValueError(f"scheme must be a deterministic single-state scheme, got {scheme!r}")
 
@@ -135,6 +180,19 @@ class ODEStack(nn.Module):
         k = int(math.floor(t * self.n_blocks / T + 1e-9))
         return min(max(k, 0), self.n_blocks - 1)
 
+    def _stretches(self, steps: int, eta: float, T: float) -> list[tuple[int, int, int]]:
+        """(block, first step, number of steps): consecutive steps whose midpoint is in one block."""
+        if self.n_blocks == 1:
+            return [(0, 0, steps)]
+        out: list[list[int]] = []
+        for k in range(steps):
+            b = self.block_index(k * eta + eta / 2, T)
+            if out and out[-1][0] == b:
+                out[-1][2] += 1
+            else:
+                out.append([b, k, 1])
+        return [tuple(s) for s in out]
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.integrate(h).state
 
@@ -148,63 +206,50 @@ class ODEStack(nn.Module):
         record: bool = False,
     ) -> StackResult:
         """Integrate from h(0) = ``h`` to T, optionally with another scheme / step count / T."""
-        if not torch.is_tensor(h) or not torch.is_floating_point(h):
-            raise ValueError("h must be a floating-point tensor")
+        check_tensor(h, "h")
         scheme = self.scheme if scheme is None else scheme
         self._check_scheme(scheme)
         steps = self.steps if steps is None else steps
-        if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
-            raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-        T = self.T if T is None else float(T)
-        if not (T > 0 and math.isfinite(T)):
-            raise ValueError(f"T must be a finite number > 0, got {T!r}")
+        T = _check_steps_T(steps, self.T if T is None else T)
         eta = T / steps
         start = time.perf_counter()
-        implicit = isinstance(scheme, ImplicitEuler)
-        states = [h] if record else None
-        n_evals = inner_it = 0
-        failures = 0
-        for k in range(steps):
-            t = k * eta
-            fk = self._fields[self.block_index(t + eta / 2, T)]
-            if implicit:
-                step = ImplicitEulerStep(
-                    self._callables[self.block_index(t + eta / 2, T)],
-                    eta,
-                    solver="newton_krylov" if scheme.solver == "newton" else "fixed_point",
-                    tol=scheme.tol,
-                    max_iter=scheme.max_iter,
-                )
-                step._f = fk
-                res = step.solve(h, t)
-                h = res.state
-                n_evals += res.n_evals
-                inner_it += int(res.iterations.max())
-                failures += res.failures
-            else:
-                counter = [0]
+        stepper = scheme
+        if hasattr(scheme, "implicit_step"):
+            stepper = _CountingImplicit(scheme)
+        elif self.checkpoint and torch.is_grad_enabled():
+            stepper = _Checkpointed(scheme)
+        parts: list[Trajectory] = []
+        state = h
+        for block, first, n in self._stretches(steps, eta, T):
+            tr = rollout(self._fields[block], state, eta=eta, steps=n, scheme=stepper,
+                         record="all" if record else "last", t0=first * eta)
+            parts.append(tr)
+            state = tr.final
+            if tr.status == Status.NONFINITE:  # NaN is absorbing: the later blocks would only carry it
+                break
+        return self._result(parts, record, getattr(stepper, "iterations", 0), time.perf_counter() - start)
 
-                def one(x, fk=fk, t=t, counter=counter):
-                    r = scheme.step(fk, x, t, eta)
-                    counter[0] = r.n_evals
-                    return r.state
-
-                if self.checkpoint and torch.is_grad_enabled():
-                    h = _checkpoint(one, h, use_reentrant=False)
-                else:
-                    h = one(h)
-                n_evals += counter[0]
-            if record:
-                states.append(h)
-        finite = bool(torch.isfinite(h).all())
-        status = "nonfinite" if not finite else ("inner_failures" if failures else "ok")
+    @staticmethod
+    def _result(parts, record, inner_iterations, seconds) -> StackResult:
+        n_steps = sum(p.n_steps for p in parts)
+        failures = sum(p.inner_failures for p in parts)
+        if any(p.status == Status.NONFINITE for p in parts):
+            status = Status.NONFINITE
+        else:
+            status = Status.STALLED if failures else Status.COMPLETED
+        if record:  # each stretch starts where the previous one ended: drop the repeated state
+            states = torch.cat([parts[0].states] + [p.states[1:] for p in parts[1:]])
+            steps = torch.arange(n_steps + 1)
+        else:
+            states, steps = parts[-1].states, torch.tensor([n_steps])
         return StackResult(
-            state=h,
-            states=torch.stack(states) if record else None,
-            n_steps=steps,
-            n_evals=n_evals,
-            inner_iterations=inner_it,
-            inner_failures=failures,
+            states=states,
+            steps=steps,
             status=status,
-            seconds=time.perf_counter() - start,
+            n_steps=n_steps,
+            n_evals=sum(p.n_evals for p in parts),
+            seconds=seconds,
+            inner_failures=failures,
+            info=dict(parts[-1].info),
+            inner_iterations=inner_iterations,
         )
