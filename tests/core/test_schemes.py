@@ -8,11 +8,15 @@ import torch
 
 from terrainlab.core import (
     RK4,
+    Anderson,
     Euler,
     Heun,
     ImplicitEuler,
     Leapfrog,
     Midpoint,
+    Newton,
+    NewtonKrylov,
+    Picard,
     SymplecticEuler,
     linear_field,
     rollout,
@@ -108,10 +112,74 @@ def test_implicit_euler_never_diverges_on_stable_linear():
 def test_implicit_fixed_point_reports_inner_failures():
     # fixed-point iteration diverges when η·Lip > 1: the step must report it, not raise
     x0 = torch.ones(3, 2, dtype=torch.float64)
-    tr = rollout(lambda x, t: -10.0 * x, x0, eta=0.5, steps=3, scheme=ImplicitEuler("fixed_point", max_iter=20))
+    tr = rollout(lambda x, t: -10.0 * x, x0, eta=0.5, steps=3, scheme=ImplicitEuler(Picard(tol=1e-10, max_iter=20)))
     assert tr.inner_failures > 0
-    tr2 = rollout(lambda x, t: -10.0 * x, x0, eta=0.05, steps=3, scheme=ImplicitEuler("fixed_point", max_iter=100))
+    tr2 = rollout(lambda x, t: -10.0 * x, x0, eta=0.05, steps=3, scheme=ImplicitEuler(Picard(tol=1e-10, max_iter=100)))
     assert tr2.inner_failures == 0
+
+
+def test_implicit_euler_solver_strings_are_deprecated_aliases():
+    with pytest.warns(DeprecationWarning, match="root_finder=Picard"):
+        old = ImplicitEuler("fixed_point", max_iter=20)
+    assert old.root_finder == Picard(tol=1e-10, max_iter=20) and old.solver == "fixed_point"
+    with pytest.warns(DeprecationWarning, match="root_finder=Newton"):
+        assert ImplicitEuler(solver="newton", tol=1e-9).root_finder == Newton(tol=1e-9)
+    assert ImplicitEuler().root_finder == Newton() and ImplicitEuler().tol == 1e-10
+    with pytest.raises(ValueError, match="solver"):
+        ImplicitEuler("lbfgs")
+    with pytest.raises(ValueError, match="root_finder"):
+        ImplicitEuler(3)
+    with pytest.raises(ValueError, match="^adjoint_tol"):
+        ImplicitEuler(adjoint_tol=-1)
+
+
+class _MLP(torch.nn.Module):
+    def __init__(self, d=5):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, d)).double()
+
+    def forward(self, h):
+        return -2.0 * h + self.net(h)
+
+
+@pytest.mark.parametrize("finder", [Newton(tol=1e-12), NewtonKrylov(tol=1e-12), Anderson(tol=1e-12, max_iter=200)],
+                         ids=repr)
+def test_implicit_euler_any_root_finder_on_a_batched_module_field(finder):
+    f = _MLP()
+    x0 = torch.randn(6, 5, dtype=torch.float64)
+    tr = rollout(lambda h, t: f(h), x0, eta=0.3, steps=4, scheme=ImplicitEuler(finder), record="all")
+    assert tr.status == "max_steps" and tr.inner_failures == 0
+    with torch.no_grad():
+        for k in range(4):  # every step satisfies y = S + η f(y)
+            assert torch.allclose(tr.states[k + 1], tr.states[k] + 0.3 * f(tr.states[k + 1]), atol=1e-10)
+
+
+def test_implicit_euler_gradients_are_implicit_and_correct():
+    f = _MLP(4)
+    scheme = ImplicitEuler(NewtonKrylov(tol=1e-13), adjoint_tol=1e-13)
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+
+    def run(x):
+        return rollout(lambda h, t: f(h), x, eta=0.4, steps=2, scheme=scheme, record="last").final
+
+    assert torch.autograd.gradcheck(run, (x,), atol=1e-6, nondet_tol=1e-10)
+    run(x).pow(2).sum().backward()
+    assert f.net[0].weight.grad is not None and torch.isfinite(f.net[0].weight.grad).all()
+    # nothing to differentiate: no graph is kept (bounded memory in long rollouts)
+    y = rollout(lambda h, t: -h, torch.ones(2, 3), eta=0.5, steps=3, scheme=ImplicitEuler()).final
+    assert not y.requires_grad
+
+
+def test_implicit_euler_tol_is_a_relative_residual_floored_at_the_dtype():
+    # float32 cannot reach 1e-10: the tolerance is raised to 16 ulps instead of reporting failures
+    x0 = torch.randn(4, 3)
+    tr = rollout(lambda x, t: -torch.sinh(x), x0, eta=0.5, steps=3, scheme=ImplicitEuler(Newton(tol=1e-10)))
+    assert tr.inner_failures == 0 and tr.final.dtype == torch.float32
+    step = ImplicitEuler(Newton(tol=1e-12)).implicit_step(lambda x, t: -torch.sinh(x), x0.double(), 0.0, 0.5)
+    y = step.root.z
+    T = x0.double() + 0.5 * -torch.sinh(y)
+    assert ((T - y).norm(dim=1) / T.norm(dim=1) <= 1e-12).all() and step.failures == 0
 
 
 def _oscillator(state, t):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from terrainlab.nn import DEQ, Anderson, Broyden, Picard, fixed_point
+from terrainlab.nn import DEQ, Anderson, Broyden, Newton, Picard, fixed_point
 
 
 def contractive_problem(d=32, B=16, rho=0.95, seed=0, dtype=torch.float64, scale=0.3):
@@ -54,11 +54,11 @@ def test_divergence_is_a_status_not_an_exception(solver):
     assert r.status in ("diverged", "max_iter") and not r.converged.any()
     assert torch.isfinite(r.z).all() and torch.isfinite(r.residual).all()
     nan = fixed_point(lambda z: z * float("nan"), z0, solver=solver, max_iter=5)
-    assert nan.status == "diverged" and torch.equal(nan.z, z0)
+    assert nan.status == "nonfinite" and torch.equal(nan.z, z0)
     picard = fixed_point(lambda z: 3.0 * z + 1.0, z0, solver=Picard(), max_iter=200)
-    assert picard.status == "diverged" and (picard.sample_status == 2).all()
+    assert picard.status == "diverged" and (picard.row_status == 2).all()
     rot = fixed_point(lambda z: z.flip(-1) * torch.tensor([1.0, -1.0]), torch.ones(2, 2), solver=Picard(), max_iter=7)
-    assert rot.status == "max_iter" and (rot.iterations == 7).all()
+    assert rot.status == "max_steps" and (rot.iterations == 7).all()
 
 
 def test_anderson_and_broyden_find_a_repelling_fixed_point_picard_cannot():
@@ -72,7 +72,7 @@ def test_deq_max_iter_status_and_best_iterate():
     W, x = contractive_problem(rho=0.99, scale=0.05)
     deq = DEQ(lambda z, x: torch.tanh(z @ W.T + x), solver=Picard(), tol=1e-10, max_iter=5)
     z, info = deq(x)
-    assert info.status == "max_iter" and (info.iterations == 5).all()
+    assert info.status == "max_steps" and (info.iterations == 5).all()
     assert info.residual.max() > 1e-10
 
 
@@ -135,8 +135,11 @@ def test_implicit_equals_unrolled_when_converged_and_differs_when_not():
     assert (gj - gi).norm() > 1e-2 * gi.norm()  # JFB is only an approximation
     gi3, info3 = _grads("implicit", 3)
     gu3, _ = _grads("unrolled", 3)
-    assert info3.status == "max_iter"  # the status says the implicit gradient is not to be trusted
+    assert info3.status == "max_steps"  # the status says the implicit gradient is not to be trusted
     assert (gi3 - gu3).norm() > 1e-2 * gu3.norm()
+    # ... and the backward record says so too: the adjoint converged, the forward did not
+    assert info3.backward.calls == 1 and info3.backward.converged is False
+    assert info3.backward.forward_status == "max_steps" and info3.backward.status == "max_steps"
 
 
 def test_deq_module_field_jacobian_regulariser_and_errors():
@@ -157,7 +160,7 @@ def test_deq_module_field_jacobian_regulariser_and_errors():
     with pytest.raises(ValueError, match="backward"):
         DEQ(cell, backward="phantom")
     with pytest.raises(ValueError, match="solver"):
-        DEQ(cell, solver="newton")
+        DEQ(cell, solver="lbfgs")
     with pytest.raises(ValueError, match="max_iter"):
         DEQ(cell, max_iter=0)
 
@@ -175,3 +178,61 @@ def test_deq_on_image_shaped_states(solver):
     assert torch.allclose(z, torch.tanh(conv(z) + x), atol=1e-4)
     z.sum().backward()
     assert conv.weight.grad is not None and info.backward.converged
+
+
+def test_nn_solvers_are_core_root_finders():
+    import terrainlab.core as core
+    import terrainlab.nn as tnn
+
+    assert tnn.Anderson is core.Anderson and tnn.Picard is core.Picard and tnn.Broyden is core.Broyden
+    assert tnn.fixed_point is core.root_finders.fixed_point
+    with pytest.warns(DeprecationWarning, match="RootResult"):
+        assert tnn.FixedPointResult is core.RootResult
+    with pytest.warns(DeprecationWarning, match="AbstractRootFinder"):
+        assert tnn.FixedPointSolver is core.AbstractRootFinder
+
+
+def test_fixed_point_bad_inputs_name_the_argument():
+    z0 = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="^g must be callable"):
+        fixed_point(3, z0)
+    with pytest.raises(ValueError, match=r"g\(z\) must have the dtype of z0 \(torch.float32\), got torch.float64"):
+        fixed_point(lambda z: z.double() * 0.5, z0)
+    empty = fixed_point(lambda z: 0.5 * z, torch.empty(0, 3))  # nothing to solve: trivially converged
+    assert empty.status == "converged" and empty.z.shape == (0, 3) and empty.n_evals == 0
+    with pytest.raises(ValueError, match="z0"):
+        fixed_point(lambda z: z, [1.0, 2.0])
+    with pytest.raises(ValueError, match="tol"):
+        fixed_point(lambda z: z, z0, tol=-1.0)
+
+
+def test_deq_bad_inputs_name_the_argument():
+    lin = nn.Linear(4, 4)
+
+    def f(z, x):
+        return torch.tanh(0.5 * lin(z) + x)
+
+    x = torch.randn(3, 4)
+    with pytest.raises(ValueError, match="z0 must have shape"):
+        DEQ(f)(x, z0=torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="^adjoint_tol"):
+        DEQ(f, adjoint_tol=-1)
+    with pytest.raises(ValueError, match="^adjoint_max_iter"):
+        DEQ(f, adjoint_max_iter=0)
+    with pytest.raises(ValueError, match="^jac_samples"):
+        DEQ(f, jac_samples=0)
+    with pytest.raises(ValueError, match="^f must be callable"):
+        DEQ(3)
+    with pytest.raises(ValueError, match="^tol"):
+        DEQ(f, tol=0.0)
+    z, info = DEQ(f)(x, z0=torch.zeros(3, 4))  # the right shape is fine
+    assert info.status == "converged"
+
+
+def test_deq_takes_any_core_root_finder_and_overrides_its_settings():
+    W, x = contractive_problem(d=8, B=4, rho=0.9, scale=1.0)
+    deq = DEQ(lambda z, x: torch.tanh(z @ W.T + x), solver=Newton(), tol=1e-12)
+    assert deq.solver == Newton(tol=1e-12) and deq.max_iter == 50
+    z, info = deq(x)
+    assert info.status == "converged" and int(info.iterations.max()) <= 8
+    assert torch.allclose(z, torch.tanh(z @ W.T + x), atol=1e-10)

@@ -36,7 +36,7 @@ def test_newton_krylov_is_stable_where_explicit_explodes_and_fixed_point_fails()
     y = nk.solve(h).state
     assert torch.allclose(y, h + eta * f(y), atol=1e-10)
     bad = fp.solve(h)  # η·Lip(f) ≈ 6 > 1: the inner fixed point cannot converge — a status, no raise
-    assert bad.status in ("diverged", "max_iter") and bad.failures > 0
+    assert bad.status in ("diverged", "max_steps") and bad.failures > 0
 
 
 def test_linear_step_is_exactly_the_resolvent():
@@ -83,3 +83,27 @@ def test_bad_arguments():
         ImplicitEulerStep(nn.Identity(), eta=0.0)
     with pytest.raises(ValueError, match="solver"):
         ImplicitEulerStep(nn.Identity(), solver="lbfgs")
+    step = ImplicitEulerStep(lambda h: -h, 0.5)
+    for bad in (-1, 0.0, float("nan")):  # a per-call eta is checked like the layer's
+        with pytest.raises(ValueError, match="^eta"):
+            step.solve(torch.ones(2, 3), eta=bad)
+    with pytest.raises(ValueError, match="^h must"):
+        step.solve(torch.ones(2, 3, dtype=torch.int64))
+
+
+def test_step_is_core_implicit_euler_with_a_root_finder():
+    from terrainlab.core import Anderson, ImplicitEuler, NewtonKrylov, Picard, rollout
+
+    step = ImplicitEulerStep(lambda h: -3.0 * h, 0.2)
+    assert isinstance(step.scheme, ImplicitEuler) and isinstance(step.solver, NewtonKrylov)
+    assert step.solver == NewtonKrylov(tol=1e-6, max_iter=50, krylov_dim=30)
+    assert isinstance(ImplicitEulerStep(nn.Identity(), solver="fixed_point").solver, Picard)
+    custom = ImplicitEulerStep(lambda h: -3.0 * h, 0.2, solver=Anderson(m=3), tol=1e-12)
+    assert custom.solver == Anderson(m=3, tol=1e-12)
+    h = torch.randn(4, 5, dtype=torch.float64)
+    # the layer and a core rollout of one step are the same computation
+    ref = rollout(lambda x, t: -3.0 * x, h, eta=0.2, steps=1, scheme=ImplicitEuler(NewtonKrylov(tol=1e-6)))
+    assert torch.equal(step(h), ref.final)
+    one_d = ImplicitEulerStep(lambda h: -3.0 * h, 0.2, tol=1e-12).solve(torch.ones(6, dtype=torch.float64))
+    assert one_d.state.shape == (6,) and one_d.iterations.shape == (6,)
+    assert torch.allclose(one_d.state, torch.full((6,), 1 / 1.6, dtype=torch.float64))

@@ -6,7 +6,7 @@
   Bogacki–Shampine with a PI controller, or a fixed grid), direct or adjoint gradients, NFE reported.
 - :class:`ImplicitEulerStep`: y = h + η f(y) solved by fixed point or Newton–Krylov, implicit
   gradients.
-- :class:`DEQ`: z* = f(z*, x) by Picard / Anderson / limited-memory Broyden, per-sample convergence,
+- :class:`DEQ`: z* = f(z*, x) by core's root finders (Picard / Anderson / Broyden / Newton), per-sample convergence,
   implicit / JFB / unrolled gradients, never raising on divergence.
 - Utilities: :func:`spectral_norm`, :func:`lipschitz_upper_bound`, :func:`jacobian_spectrum`,
   :func:`jacobian_regularizer`, :func:`fixed_point`, :func:`gmres`.
@@ -35,14 +35,7 @@ from .lipschitz import (
 )
 from .neural_ode import NeuralODE, ODESolution
 from .odestack import ODEStack, StackResult
-from .solvers import (
-    Anderson,
-    Broyden,
-    FixedPointResult,
-    FixedPointSolver,
-    Picard,
-    fixed_point,
-)
+from .solvers import Anderson, Broyden, Newton, NewtonKrylov, Picard, RootResult, fixed_point
 
 __all__ = [
     "ODEStack",
@@ -63,9 +56,10 @@ __all__ = [
     "make_adjoint_solver",
     "DEQ",
     "DEQInfo",
-    "FixedPointSolver",
-    "FixedPointResult",
+    "RootResult",
     "Picard",
+    "Newton",
+    "NewtonKrylov",
     "Anderson",
     "Broyden",
     "fixed_point",
@@ -78,3 +72,9 @@ __all__ = [
     "gmres",
     "KrylovResult",
 ]
+
+
+def __getattr__(name):  # deprecated aliases (FixedPointSolver, FixedPointResult) live in .solvers
+    from . import solvers
+
+    return getattr(solvers, name)

@@ -2,8 +2,9 @@
 
     z* = f_θ(z*, x)        (Bai, Kolter & Koltun, "Deep Equilibrium Models", NeurIPS 2019)
 
-The forward pass runs a batched fixed-point solver (Picard, Anderson, Broyden) without storing its
-iterates; the number of iterations each input needs is its *emergent depth*. Gradients:
+The forward pass runs a batched core root finder (:mod:`terrainlab.core.root_finders`: Picard,
+Anderson, Broyden, Newton, NewtonKrylov) without storing its iterates; the number of iterations
+each input needs is its *emergent depth*. Gradients:
 
 - ``backward="implicit"``: implicit function theorem, by solving the adjoint fixed point
   u = g + Jᵀu at z* (memory of one layer, compute of an extra solve);
@@ -13,20 +14,29 @@ iterates; the number of iterations each input needs is its *emergent depth*. Gra
 - ``backward="unrolled"``: backprop through every solver iteration (memory grows with iterations).
 
 A solve that does not converge is not an exception: the best iterate comes back with
-``info.status`` = ``max_iter`` or ``diverged``.
+``info.status`` = ``max_steps``, ``diverged`` or ``nonfinite``, and that status carries into the
+backward record (``info.backward.converged`` is False after a forward that did not converge).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-from .implicit import BackwardStats, attach_implicit_grad, make_adjoint_solver
+from ..core.root_finders import (
+    AbstractRootFinder,
+    BackwardStats,
+    attach_implicit_grad,
+    make_adjoint_solver,
+    resolve_root_finder,
+)
+from ..core.status import Status
+from ..core.validate import check_callable, check_choice, check_int, check_tensor
 from .lipschitz import jacobian_regularizer
-from .solvers import Anderson, FixedPointSolver, _resolve
 
 _BACKWARDS = ("implicit", "jfb", "unrolled")
 
@@ -37,17 +47,19 @@ class DEQInfo:
 
     iterations:     (B,) solver iterations per sample — the emergent depth.
     residual:       (B,) relative residual ‖f(z) − z‖/‖f(z)‖ at the returned iterate.
-    sample_status:  (B,) 0 converged, 1 max_iter, 2 diverged.
-    status:         converged | max_iter | diverged (worst over the batch).
+    row_status:     (B,) codes indexing ``core.root_finders.ROW_STATUSES`` (0 converged,
+                    1 max_steps, 2 diverged, 3 nonfinite).
+    status:         a core Status, the worst over the batch.
     residual_history: max relative residual over active samples per iteration.
-    n_evals, seconds, solver (its repr), backward (filled by the backward pass),
+    n_evals, seconds, solver (its repr), backward (filled by the backward pass; its
+    ``forward_status`` is ``status``),
     jacobian_loss:  Hutchinson ‖J‖_F²/dim at z* (differentiable) when ``jac_reg`` is on, else None.
     """
 
     iterations: torch.Tensor
     residual: torch.Tensor
-    sample_status: torch.Tensor
-    status: str
+    row_status: torch.Tensor
+    status: Status
     residual_history: tuple
     n_evals: int
     seconds: float
@@ -55,18 +67,28 @@ class DEQInfo:
     backward: BackwardStats = field(default_factory=BackwardStats)
     jacobian_loss: torch.Tensor | None = None
 
+    @property
+    def sample_status(self) -> torch.Tensor:
+        """Deprecated name of :attr:`row_status`."""
+        warnings.warn("DEQInfo.sample_status is deprecated; use row_status", DeprecationWarning, stacklevel=2)
+        return self.row_status
+
 
 class DEQ(nn.Module):
     """Equilibrium layer around ``f(z, x)`` (any nn.Module or callable with that signature).
 
     Args:
         f: the layer; z has the shape of ``init(x)`` (default ``zeros_like(x)``).
-        solver: ``Picard()``, ``Anderson(m, beta, lam)``, ``Broyden(m)`` or their names.
+        solver: a core root finder (``Anderson(m, beta, lam)``, ``Picard()``, ``Broyden(m)``,
+            ``Newton()``, ``NewtonKrylov()``) or its name; it carries ``tol`` and ``max_iter``.
         backward: ``"implicit"`` | ``"jfb"`` | ``"unrolled"``.
-        tol, max_iter: forward stopping rule on the per-sample relative residual.
-        adjoint: ``"fixed_point"`` (solve u = g + Jᵀu with ``adjoint_solver``) or ``"gmres"``.
-        adjoint_tol, adjoint_max_iter: stopping rule of the adjoint solve.
-        jac_reg: also return the Hutchinson Jacobian penalty in ``info.jacobian_loss``.
+        tol, max_iter, divergence_factor: when given, override the finder's (the forward stopping
+            rule on the per-sample relative residual; Anderson's defaults are 1e-4 and 50).
+        adjoint: ``"fixed_point"`` (solve u = g + Jᵀu with ``adjoint_solver``, default Anderson)
+            or ``"gmres"``.
+        adjoint_tol, adjoint_max_iter: stopping rule of the adjoint solve (default 2·max_iter).
+        jac_reg, jac_samples: also return the Hutchinson Jacobian penalty in ``info.jacobian_loss``,
+            from ``jac_samples`` probe vectors.
 
     Returns ``(z, info)`` from ``forward(x, z0=None)``.
 
@@ -82,68 +104,74 @@ class DEQ(nn.Module):
         self,
         f,
         *,
-        solver: FixedPointSolver | str = "anderson",
+        solver: AbstractRootFinder | str = "anderson",
         backward: str = "implicit",
-        tol: float = 1e-4,
-        max_iter: int = 50,
+        tol: float | None = None,
+        max_iter: int | None = None,
         adjoint: str = "fixed_point",
-        adjoint_solver: FixedPointSolver | str | None = None,
+        adjoint_solver: AbstractRootFinder | str | None = None,
         adjoint_tol: float = 1e-6,
         adjoint_max_iter: int | None = None,
         jac_reg: bool = False,
         jac_samples: int = 1,
         init=None,
-        divergence_factor: float = 1e4,
+        divergence_factor: float | None = None,
     ):
         super().__init__()
-        if not callable(f):
-            raise ValueError(f"f must be an nn.Module or a callable f(z, x), got {type(f).__name__}")
-        if backward not in _BACKWARDS:
-            raise ValueError(f"backward must be one of {_BACKWARDS}, got {backward!r}")
-        if not (isinstance(tol, (int, float)) and tol > 0):
-            raise ValueError(f"tol must be > 0, got {tol!r}")
-        if isinstance(max_iter, bool) or not (isinstance(max_iter, int) and max_iter >= 1):
-            raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-        if init is not None and not callable(init):
-            raise ValueError("init must be a callable x -> z0 or None")
+        check_callable(f, "f")
+        check_choice(backward, "backward", _BACKWARDS)
+        finder = resolve_root_finder(solver, "solver")
+        over = {k: v for k, v in (("tol", tol), ("max_iter", max_iter), ("divergence_factor", divergence_factor))
+                if v is not None}
+        self.solver = finder.replace(**over) if over else finder
+        self.jac_samples = check_int(jac_samples, "jac_samples", minimum=1)
+        if init is not None:
+            check_callable(init, "init")
         self.f = f
-        self.solver = _resolve(solver)
         self.backward_mode = backward
-        self.tol, self.max_iter = float(tol), max_iter
-        self.divergence_factor = divergence_factor
-        self.jac_reg, self.jac_samples = bool(jac_reg), jac_samples
+        self.jac_reg = bool(jac_reg)
         self.init = init
-        adj_solver = _resolve(adjoint_solver) if adjoint_solver is not None else Anderson()
-        self._adjoint = make_adjoint_solver(
-            adjoint, adj_solver, tol=adjoint_tol, max_iter=adjoint_max_iter or 2 * max_iter
-        )
+        if adjoint_max_iter is None:
+            adjoint_max_iter = 2 * self.solver.max_iter
+        self._adjoint = make_adjoint_solver(adjoint, adjoint_solver, tol=adjoint_tol, max_iter=adjoint_max_iter,
+                                            tol_name="adjoint_tol", max_iter_name="adjoint_max_iter")
+
+    @property
+    def tol(self) -> float:
+        return self.solver.tol
+
+    @property
+    def max_iter(self) -> int:
+        return self.solver.max_iter
 
     def extra_repr(self) -> str:
-        return f"solver={self.solver!r}, backward={self.backward_mode!r}, tol={self.tol}, max_iter={self.max_iter}"
+        return f"solver={self.solver!r}, backward={self.backward_mode!r}"
 
     def forward(self, x: torch.Tensor, z0: torch.Tensor | None = None) -> tuple[torch.Tensor, DEQInfo]:
         if z0 is None:
             z0 = self.init(x) if self.init is not None else torch.zeros_like(x)
-        if not torch.is_tensor(z0) or not torch.is_floating_point(z0):
-            raise ValueError("z0 must be a floating-point tensor")
+            check_tensor(z0, "init(x)" if self.init is not None else "x", min_ndim=1)
+        else:
+            if self.init is not None:
+                with torch.no_grad():
+                    want = tuple(self.init(x).shape)
+            else:
+                want = tuple(x.shape) if torch.is_tensor(x) else tuple(z0.shape)
+            check_tensor(z0, "z0", shape=want)
         start = time.perf_counter()
 
         def g(z):
             return self.f(z, x)
 
-        record = BackwardStats()
         unroll = self.backward_mode == "unrolled" and torch.is_grad_enabled()
         if unroll:
-            res = self.solver.solve(
-                g, z0, tol=self.tol, max_iter=self.max_iter, divergence_factor=self.divergence_factor
-            )
+            res = self.solver.solve(g, z0)
             z = g(res.z)
         else:
             with torch.no_grad():
-                res = self.solver.solve(
-                    g, z0.detach(), tol=self.tol, max_iter=self.max_iter,
-                    divergence_factor=self.divergence_factor,
-                )
+                res = self.solver.solve(g, z0.detach())
+        record = BackwardStats(forward_status=res.status)
+        if not unroll:
             if self.backward_mode == "implicit":
                 z = attach_implicit_grad(g, res.z, self._adjoint, record)
             else:
@@ -154,7 +182,7 @@ class DEQ(nn.Module):
         info = DEQInfo(
             iterations=res.iterations,
             residual=res.residual,
-            sample_status=res.sample_status,
+            row_status=res.row_status,
             status=res.status,
             residual_history=res.residual_history,
             n_evals=res.n_evals,

@@ -1,155 +1,75 @@
-"""Implicit differentiation through a fixed point, and the implicit Euler layer.
+"""The implicit Euler layer, an ``nn.Module`` over core's :class:`~terrainlab.core.ImplicitEuler`.
 
-If z* = T(z*, θ) then, by the implicit function theorem, dz*/dθ = (I − J)^{-1} ∂T/∂θ with
-J = ∂T/∂z at z*. A loss gradient g = ∂ℓ/∂z* is therefore pulled back by solving the *adjoint* fixed
-point
+    y = h + η·f(y, t + η)        R(z) = 1/(1 − z): A-stable (Hairer & Wanner, *Solving ODEs II*, §IV.3)
 
-    u = g + Jᵀ u        (equivalently (I − Jᵀ) u = g),
-
-after which ∂ℓ/∂θ = uᵀ ∂T/∂θ — one vector–Jacobian product through one application of T, however
-many iterations the forward solve took (Bai, Kolter & Koltun, "Deep Equilibrium Models", NeurIPS
-2019; Krantz & Parks, *The Implicit Function Theorem*). The forward iterations are never stored.
+The step, its root finder and its implicit-function-theorem gradient are core's
+(:mod:`terrainlab.core.root_finders`); this module only makes it a layer with parameters and
+re-exports the implicit-gradient helpers (``attach_implicit_grad``, ``make_adjoint_solver``,
+``BackwardStats``) that :class:`~terrainlab.nn.DEQ` uses.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-from ._field import as_field
-from ._linalg import gmres, linearize
-from .solvers import Anderson, FixedPointSolver, Picard, _resolve
+from ..core.fields import as_field
+from ..core.root_finders import (
+    ROOT_FINDERS,
+    AbstractRootFinder,
+    BackwardStats,
+    attach_implicit_grad,
+    make_adjoint_solver,
+    resolve_root_finder,
+)
+from ..core.schemes.implicit_euler import ImplicitEuler
+from ..core.status import Status
+from ..core.validate import check_choice, check_int, check_positive, check_tensor
 
-
-@dataclass
-class BackwardStats:
-    """Filled in when the backward pass runs (it happens after the forward result was returned,
-    so this small record is the one mutable part of a result): adjoint solves done, the last
-    one's iterations, relative residual, whether it converged, and its wall time."""
-
-    calls: int = 0
-    iterations: int = 0
-    residual: float = math.nan
-    converged: bool | None = None
-    seconds: float = 0.0
-
-
-_ADJOINTS = ("fixed_point", "gmres")
-
-
-def make_adjoint_solver(
-    method: str = "fixed_point",
-    solver: FixedPointSolver | str = "anderson",
-    tol: float = 1e-8,
-    max_iter: int = 100,
-):
-    """Build u ↦ solve(u = g + Jᵀu): by a fixed-point solver (needs ρ(J) < 1) or by GMRES on
-    (I − Jᵀ)u = g (any non-singular I − J, e.g. stiff implicit-Euler steps)."""
-    if method not in _ADJOINTS:
-        raise ValueError(f"adjoint method must be one of {_ADJOINTS}, got {method!r}")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if not (isinstance(max_iter, int) and max_iter >= 1):
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    fp_solver = _resolve(solver) if method == "fixed_point" else None
-
-    def adjoint(vjp, g, record: BackwardStats):
-        start = time.perf_counter()
-        shape, B = g.shape, g.shape[0]
-        if method == "fixed_point":
-            res = fp_solver.solve(lambda u: g + vjp(u), torch.zeros_like(g), tol=tol, max_iter=max_iter)
-            u = res.z
-            it, resid, ok = int(res.iterations.max()), float(res.residual.max()), res.status == "converged"
-        else:
-            flat = g.reshape(B, -1)
-            kr = gmres(
-                lambda v: v - vjp(v.reshape(shape)).reshape(B, -1), flat, tol=tol, max_iter=max_iter
-            )
-            u = kr.x.reshape(shape)
-            it, resid, ok = kr.iterations, float(kr.residual.max()), bool(kr.converged.all())
-        record.calls += 1
-        record.iterations, record.residual, record.converged = it, resid, ok
-        record.seconds += time.perf_counter() - start
-        return u
-
-    return adjoint
-
-
-class _ImplicitGrad(torch.autograd.Function):
-    """Identity in the forward pass on T(z*); the backward replaces the incoming gradient g by the
-    solution u of u = g + Jᵀu, J = ∂T/∂z at z*, then autograd carries u through T to θ and x."""
-
-    @staticmethod
-    def forward(ctx, fz, z0, adjoint, record):
-        ctx.adjoint, ctx.record = adjoint, record
-        ctx.save_for_backward(fz, z0)
-        return fz.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        fz, z0 = ctx.saved_tensors
-
-        def vjp(u):
-            return torch.autograd.grad(fz, z0, u, retain_graph=True)[0]
-
-        u = ctx.adjoint(vjp, grad, ctx.record)
-        return u, None, None, None
-
-
-def attach_implicit_grad(T, z_star: torch.Tensor, adjoint, record: BackwardStats) -> torch.Tensor:
-    """Return T(z*) whose gradient is the implicit-function-theorem gradient of the fixed point.
-
-    ``T`` is the map (z ↦ T(z), closing over θ and the input); ``z_star`` is a (detached) fixed
-    point. One differentiable application of T is built; its backward solves the adjoint fixed
-    point with ``adjoint`` (from :func:`make_adjoint_solver`) and records the solve in ``record``.
-    """
-    z0 = z_star.detach().requires_grad_(True)
-    with torch.enable_grad():
-        fz = T(z0)
-    if not fz.requires_grad:
-        return fz.detach()
-    return _ImplicitGrad.apply(fz, z0, adjoint, record)
+__all__ = ["ImplicitEulerStep", "ImplicitStepResult", "BackwardStats", "attach_implicit_grad", "make_adjoint_solver"]
 
 
 @dataclass(frozen=True)
 class ImplicitStepResult:
     """One implicit Euler step: the new ``state``, per-sample inner ``iterations`` and relative
     ``residual`` ‖y − h − ηf(y)‖/‖h + ηf(y)‖, ``failures`` (samples that missed ``tol``),
-    ``status`` (converged | max_iter | diverged), batched field evaluations ``n_evals`` (JVPs
-    counted as evaluations), ``seconds``, and the ``backward`` record."""
+    ``status`` (a core Status: converged | max_steps | diverged | nonfinite), field evaluations
+    ``n_evals`` (Jacobian-vector products counted as evaluations), ``seconds``, and the
+    ``backward`` record."""
 
     state: torch.Tensor
     iterations: torch.Tensor
     residual: torch.Tensor
     failures: int
-    status: str
+    status: Status
     n_evals: int
     seconds: float
     backward: BackwardStats = field(default_factory=BackwardStats)
 
 
-_STEP_SOLVERS = ("fixed_point", "anderson", "newton_krylov")
+_STEP_SOLVERS = ("newton_krylov", "fixed_point", "anderson")
+_STRING_TO_FINDER = {"newton_krylov": "newton_krylov", "fixed_point": "picard", "anderson": "anderson"}
 
 
 class ImplicitEulerStep(nn.Module):
     """Implicit (backward) Euler layer h ↦ y with y = h + η·f(y, t + η).
 
-    A-stable: on h' = λh it multiplies by R(z) = 1/(1 − z), |R| < 1 for every Re z < 0, so a stiff
-    residual field that makes the explicit layer h + ηf(h) explode is damped instead (Hairer &
-    Wanner, *Solving ODEs II*, §IV.3). The equation is solved per sample by
+    A stiff residual field that makes the explicit layer h + ηf(h) explode is damped instead.
+    The equation is solved per sample (rows of the leading dimension) by a core root finder:
 
-    - ``solver="fixed_point"``: y ← h + ηf(y) (needs η·Lip(f) < 1), or ``"anderson"``;
-    - ``solver="newton_krylov"``: Newton on G(y) = y − h − ηf(y) with batched GMRES on
-      (I − ηJ)δ = G using exact Jacobian-vector products (Knoll & Keyes, "Jacobian-free Newton–Krylov methods",
-      J. Comput. Phys. 2004). Works for stiff fields where the fixed point diverges.
+    - ``solver=NewtonKrylov()`` (default, ``"newton_krylov"``): Newton with batched GMRES on
+      (I − ηJ)δ = G using exact Jacobian-vector products (Knoll & Keyes 2004); works where the
+      fixed point diverges;
+    - ``Picard()`` (``"fixed_point"``, needs η·Lip(f) < 1), ``Anderson()``, ``Broyden()``, ``Newton()``.
 
-    ``tol`` is a relative residual, raised to 16 ulps of the state's dtype when set below it.
-    Gradients come from implicit differentiation (GMRES on (I − ηJ)ᵀu = g), not from the inner
-    iterations. Samples must be independent rows of the batch (no BatchNorm inside ``field``).
+    ``tol`` and ``max_iter`` override the finder's (a string solver is built with tol 1e-6,
+    max_iter 50); ``tol`` is the relative residual of :mod:`terrainlab.core.root_finders.base`, raised
+    to 16 ulps of the state's dtype when set below it. Gradients come from implicit differentiation
+    (GMRES on (I − ηJ)ᵀu = g, ``adjoint_tol``, at most ``krylov_dim`` products), not from the
+    inner iterations. Samples must be independent rows (no BatchNorm inside ``field``).
 
     Example:
         >>> step = ImplicitEulerStep(nn.Linear(4, 4), eta=0.5)
@@ -163,106 +83,67 @@ class ImplicitEulerStep(nn.Module):
         field,
         eta: float = 1.0,
         *,
-        solver: str = "newton_krylov",
-        tol: float = 1e-6,
-        max_iter: int = 50,
+        solver: AbstractRootFinder | str = "newton_krylov",
+        tol: float | None = None,
+        max_iter: int | None = None,
         krylov_dim: int = 30,
         adjoint_tol: float = 1e-8,
         time_arg: bool | None = None,
     ):
         super().__init__()
-        if isinstance(eta, bool) or not (isinstance(eta, (int, float)) and eta > 0 and math.isfinite(eta)):
-            raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
-        if solver not in _STEP_SOLVERS:
-            raise ValueError(f"solver must be one of {_STEP_SOLVERS}, got {solver!r}")
-        if not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}")
-        if not (isinstance(max_iter, int) and max_iter >= 1):
-            raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-        if not (isinstance(krylov_dim, int) and krylov_dim >= 1):
-            raise ValueError(f"krylov_dim must be an int >= 1, got {krylov_dim!r}")
+        self.eta = float(check_positive(eta, "eta"))
+        check_int(krylov_dim, "krylov_dim", minimum=1)
+        if isinstance(solver, str):
+            check_choice(solver, "solver", _STEP_SOLVERS)
+            extra = {"krylov_dim": krylov_dim} if solver == "newton_krylov" else {}
+            finder = ROOT_FINDERS[_STRING_TO_FINDER[solver]](tol=1e-6, max_iter=50, **extra)
+        else:
+            finder = resolve_root_finder(solver, "solver")
         self.field = field
         self._f = as_field(field, time_arg)
-        self.eta, self.solver, self.tol, self.max_iter = float(eta), solver, tol, max_iter
-        self.krylov_dim, self.adjoint_tol = krylov_dim, adjoint_tol
+        self.scheme = ImplicitEuler(finder, tol, max_iter, adjoint_tol=adjoint_tol, adjoint_max_iter=krylov_dim)
+        self.krylov_dim, self.adjoint_tol = krylov_dim, self.scheme.adjoint_tol
+
+    @property
+    def solver(self) -> AbstractRootFinder:
+        return self.scheme.root_finder
+
+    @property
+    def tol(self) -> float:
+        return self.scheme.tol
+
+    @property
+    def max_iter(self) -> int:
+        return self.scheme.max_iter
 
     def extra_repr(self) -> str:
-        return f"eta={self.eta}, solver={self.solver!r}, tol={self.tol}, max_iter={self.max_iter}"
+        return f"eta={self.eta}, solver={self.solver!r}"
 
     def forward(self, h: torch.Tensor, t: float = 0.0) -> torch.Tensor:
         return self.solve(h, t).state
 
     def solve(self, h: torch.Tensor, t: float = 0.0, eta: float | None = None) -> ImplicitStepResult:
-        """Take the step from ``h`` (shape (B, ...)) at time ``t``; ``eta`` overrides the layer's."""
-        if not torch.is_tensor(h) or h.ndim < 1 or not torch.is_floating_point(h):
-            raise ValueError("h must be a floating-point tensor with a leading batch dimension")
-        eta = self.eta if eta is None else float(eta)
-        # a relative residual below ~16 ulps is unreachable in the state's dtype (float32: 1.9e-6)
-        tol = max(self.tol, 16 * torch.finfo(h.dtype).eps)
+        """Take the step from ``h`` (shape (B, ...)) at time ``t``; ``eta`` (> 0) overrides the layer's."""
+        check_tensor(h, "h", min_ndim=1)
+        eta = self.eta if eta is None else float(check_positive(eta, "eta"))
         start = time.perf_counter()
-        t1 = t + eta
-        f = self._f
-        hd = h.detach()
-        with torch.no_grad():
-            if self.solver == "newton_krylov":
-                y, iters, resid, status, n_evals = self._newton_krylov(hd, t1, eta, tol)
-            else:
-                sol = Picard() if self.solver == "fixed_point" else Anderson()
-                y0 = hd + eta * f(hd, t)
-                r = sol.solve(lambda y: hd + eta * f(y, t1), y0, tol=tol, max_iter=self.max_iter)
-                y, iters, resid, status, n_evals = r.z, r.iterations, r.residual, r.status, r.n_evals + 1
-        record = BackwardStats()
-        adjoint = make_adjoint_solver("gmres", tol=self.adjoint_tol, max_iter=self.krylov_dim)
-        out = attach_implicit_grad(lambda y_: h + eta * f(y_, t1), y, adjoint, record)
-        failures = int((resid > tol).sum()) if status != "converged" else 0
-        return ImplicitStepResult(
-            state=out,
-            iterations=iters,
-            residual=resid,
-            failures=failures,
-            status=status,
-            n_evals=n_evals,
-            seconds=time.perf_counter() - start,
-            backward=record,
-        )
+        f, shape = self._f, h.shape
+        if h.ndim == 1:  # (B,) is B scalar samples: give core rows of one number, the field its own shape
+            def field(y, t_, f=f):
+                return f(y.reshape(shape), t_).reshape(y.shape)
 
-    def _newton_krylov(self, h, t1, eta, tol):
-        f = self._f
-        B = h.shape[0]
-        shape = h.shape
-        y = h + eta * f(h, t1 - eta)
-        n_evals = 1
-        iters = torch.zeros(B, dtype=torch.long, device=h.device)
-        active = torch.ones(B, dtype=torch.bool, device=h.device)
-        best, best_res = y.clone(), torch.full((B,), math.inf, dtype=h.dtype, device=h.device)
-        diverged = torch.zeros(B, dtype=torch.bool, device=h.device)
-        for k in range(1, self.max_iter + 1):
-            Ty = h + eta * f(y, t1)
-            n_evals += 1
-            G = (y - Ty).reshape(B, -1)
-            res = G.norm(dim=1) / Ty.reshape(B, -1).norm(dim=1).clamp_min(1e-12)
-            finite = torch.isfinite(res)
-            better = active & finite & (res < best_res)
-            best = torch.where(better.view(-1, *[1] * (y.ndim - 1)), y, best)
-            best_res = torch.where(better, res, best_res)
-            iters = torch.where(active, torch.full_like(iters, k), iters)
-            diverged |= active & ~finite
-            active = active & finite & (res > tol)
-            if not bool(active.any()) or k == self.max_iter:
-                break
-            _, jvp, _ = linearize(lambda z: f(z, t1), y)
-
-            def matvec(v, jvp=jvp):
-                return v - eta * jvp(v.reshape(shape)).reshape(B, -1)
-
-            kr = gmres(matvec, torch.where(active[:, None], G, torch.zeros_like(G)),
-                       tol=1e-4, max_iter=self.krylov_dim)
-            n_evals += kr.iterations
-            y = y - torch.where(active[:, None], kr.x, torch.zeros_like(kr.x)).reshape(shape)
-        if bool(diverged.any()):
-            status = "diverged"
-        elif bool((best_res > tol).any()):
-            status = "max_iter"
+            r = self.scheme.implicit_step(field, h.reshape(-1, 1), t, eta)
+            state = r.state.reshape(shape)
         else:
-            status = "converged"
-        return best, iters, best_res, status, n_evals
+            r = self.scheme.implicit_step(f, h, t, eta)
+            state = r.state
+        return ImplicitStepResult(
+            state=state,
+            iterations=r.root.iterations,
+            residual=r.root.residual,
+            failures=r.failures,
+            status=r.root.status,
+            n_evals=r.n_evals,
+            seconds=time.perf_counter() - start,
+            backward=r.backward,
+        )

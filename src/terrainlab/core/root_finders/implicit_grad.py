@@ -21,7 +21,7 @@ import torch
 
 from ..linalg.gmres import gmres
 from ..status import Status
-from ..validate import check_choice, check_instance, check_int, check_positive
+from ..validate import check_choice, check_int, check_positive
 from .base import AbstractRootFinder
 
 __all__ = ["BackwardStats", "make_adjoint_solver", "attach_implicit_grad"]
@@ -63,22 +63,21 @@ class BackwardStats:
 _ADJOINTS = ("fixed_point", "gmres")
 
 
-def make_adjoint_solver(method: str = "fixed_point", solver: AbstractRootFinder | None = None,
+def make_adjoint_solver(method: str = "fixed_point", solver: AbstractRootFinder | str | None = None,
                         tol: float = 1e-8, max_iter: int = 100, *, tol_name: str = "tol",
                         max_iter_name: str = "max_iter"):
     """Build u ↦ solve(u = g + Jᵀu): by a root finder (``method="fixed_point"``, needs ρ(J) < 1
     for Picard; Anderson/Broyden by default) or by GMRES on (I − Jᵀ)u = g (``"gmres"``: any
     non-singular I − J, e.g. stiff implicit-Euler steps). ``tol_name``/``max_iter_name`` are the
     caller's names of these settings, used in error messages."""
-    from .anderson import Anderson
+    from .solve import resolve_root_finder
 
     check_choice(method, "adjoint", _ADJOINTS)
     check_positive(tol, tol_name)
     check_int(max_iter, max_iter_name, minimum=1)
     fp = None
     if method == "fixed_point":
-        fp = Anderson() if solver is None else check_instance(solver, "adjoint_solver", AbstractRootFinder,
-                                                               "a root finder such as Anderson()")
+        fp = resolve_root_finder("anderson" if solver is None else solver, "adjoint_solver")
         fp = fp.replace(tol=tol, max_iter=max_iter)
 
     def adjoint(vjp, g, record: BackwardStats):

@@ -30,7 +30,7 @@ class Newton(AbstractRootFinder):
         >>> import torch
         >>> r = Newton(tol=1e-14).solve(lambda z: z - (z**3 - 2.0), torch.full((1, 1), 1.5, dtype=torch.float64))
         >>> r.status, round(float(r.z), 12), int(r.iterations[0])
-        ('converged', 1.25992104989, 5)
+        ('converged', 1.259921049895, 6)
     """
 
     name = "newton"
