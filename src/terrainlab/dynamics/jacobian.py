@@ -24,6 +24,11 @@ def _batched_jac(g: Callable, x: torch.Tensor) -> torch.Tensor:
     broadcast over rows (row i of every J_b at once). Falls back to ``torch.func`` (vjp + vmap)
     when ``g`` does not build an autograd graph (e.g. it is called inside a functorch transform).
     """
+    return _batched_value_and_jac(g, x)[1]
+
+
+def _batched_value_and_jac(g: Callable, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g(x), J) from the same forward pass: see :func:`_batched_jac`."""
     x = x.detach()
     with torch.enable_grad():
         xr = x.requires_grad_(True)
@@ -35,13 +40,13 @@ def _batched_jac(g: Callable, x: torch.Tensor) -> torch.Tensor:
         )
     d_out = out.shape[-1]
     if not out.requires_grad:  # constant in s, or a graph we cannot see: use torch.func
-        return _batched_jac_func(g, x)
+        return out.detach(), _batched_jac_func(g, x)
     eye = torch.eye(d_out, dtype=out.dtype, device=out.device)
     rows = []
     for i in range(d_out):
         (gi,) = torch.autograd.grad(out, xr, eye[i].expand_as(out), retain_graph=i < d_out - 1, allow_unused=True)
         rows.append(torch.zeros_like(x) if gi is None else gi)
-    return torch.stack(rows, dim=1).detach()
+    return out.detach(), torch.stack(rows, dim=1).detach()
 
 
 def _batched_jac_func(g: Callable, x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.core import Euler, rollout
 from terrainlab.curvature import HessianOperator
 from terrainlab.landscape import line
 
@@ -48,13 +49,15 @@ def decide_sharp_vs_flat(lam_sharp: float, lam_flat: float, crossover: float, de
 
 
 def _gd(coef: float, power: int, eta: float, theta0: float, steps: int) -> np.ndarray:
-    th = theta0
-    out = np.empty(steps + 1)
-    out[0] = abs(th)
-    for t in range(steps):
-        th = th - eta * coef * power * th ** (power - 1)
-        out[t + 1] = abs(th) if math.isfinite(th) else np.inf
-    return out
+    """|θ_t| of gradient descent θ ← θ − η·L'(θ) on L = coef·θ^power, run by the core ``rollout``
+    (inf once the iterate is no longer finite)."""
+
+    def field(th, t=0.0):  # −L'(θ)
+        return -(coef * power) * th ** (power - 1)
+
+    tr = rollout(field, torch.tensor([theta0], dtype=torch.float64), eta=eta, steps=steps, scheme=Euler())
+    out = tr.states[:, 0].abs().numpy()
+    return np.where(np.isfinite(out), out, np.inf)
 
 
 @experiment(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.core import project_simplex, rollout
+from terrainlab.core import map_field, project_simplex, rollout
 from terrainlab.optim import GradientDescentScheme, ProximalGradientScheme
 from terrainlab.plotting import OKABE_ITO, figure, style
 
@@ -43,10 +43,13 @@ def _proj_l2(v: torch.Tensor, r: float) -> torch.Tensor:
 
 
 def _constrained(A, c, proj, r=1.0, steps=3000, eta=0.1):
-    th = torch.zeros(2, dtype=torch.float64)
-    for _ in range(steps):
-        th = proj(th - eta * 2 * (A @ (th - c)), r)
-    return th
+    """Projected gradient descent θ ← P(θ − η∇L) on L = (θ − c)ᵀA(θ − c), run by the core ``rollout``
+    as the map's residual field (Euler with η = 1 on T(θ) − θ iterates T)."""
+
+    def T(th):
+        return proj(th - eta * 2 * (A @ (th - c)), r)
+
+    return rollout(map_field(T), torch.zeros(2, dtype=torch.float64), eta=1.0, steps=steps, record="last").final
 
 
 @experiment(
