@@ -1,4 +1,7 @@
-"""One parameter-vector utility shared by the curvature operators and the landscape slicer.
+"""A model as a function of one flat parameter vector: shared by every world that needs θ ↦ L(θ).
+
+The curvature operators, the landscape slicer and anyone else who treats a ``torch.nn.Module`` as
+a function of its weights use this one module (it lived in ``terrainlab.curvature.params``).
 
 A :class:`ParamSpec` fixes *which* parameters of a module form the vector θ (a filter: all trainable
 parameters, a list of names, a name predicate, or a list of tensors), in which order, and their
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.func import functional_call
+
+from terrainlab.core.validate import check_choice, check_instance
 
 ParamFilter = None | Callable[[str, torch.Tensor], bool] | Iterable
 
@@ -61,8 +66,7 @@ class ParamSpec:
         tensors. Selecting by module prefix ("layer1.") is a predicate:
         ``lambda n, p: n.startswith("layer1.")``.
         """
-        if not isinstance(module, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(module).__name__}")
+        check_instance(module, "model", nn.Module, "a torch.nn.Module")
         named = list(module.named_parameters())
         if params is None:
             chosen = [(n, p) for n, p in named if p.requires_grad]
@@ -229,8 +233,7 @@ MODES = ("keep", "bn_eval", "eval")
 def temporary_mode(module: nn.Module, mode: str):
     """Run a block with ``mode`` ("keep", "bn_eval": BatchNorm layers in eval, "eval": all in
     eval); every submodule's ``training`` flag is restored on exit, even after an exception."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
     if mode == "keep":
         yield
         return

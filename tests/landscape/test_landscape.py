@@ -186,7 +186,7 @@ def test_strategies_and_affine_head_agree(kind):
     # brute force: write each point into a copy of the model
     import copy
 
-    from terrainlab.curvature import ParamSpec
+    from terrainlab.params import ParamSpec
 
     spec = ParamSpec.from_module(net)
     m2 = copy.deepcopy(net)

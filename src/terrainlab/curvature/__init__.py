@@ -4,9 +4,14 @@ Operators (matrix-free, on the flat vector of selected parameters): :class:`Hess
 :class:`GGNOperator`, :class:`FisherOperator` (true / empirical), :class:`DenseOperator`,
 :class:`PreconditionedOperator`. Algorithms: :func:`eigs` (thick-restart Lanczos with certified
 residuals), :func:`power_iteration`, :func:`trace` (Hutchinson, Hutch++, Krylov-aware Hutch++), :func:`spectral_density`
-(SLQ). Training-time tracking: :class:`SharpnessTracker` and the stability thresholds of GD,
+(SLQ). Every operator multiplies a block of vectors in one pass over the data (``matmat``).
+The Lanczos recurrence is :func:`terrainlab.core.linalg.lanczos`; the model ↔ flat-vector code
+(:class:`ParamSpec`, :class:`FunctionalModel`, :func:`module_state`) is :mod:`terrainlab.params`,
+re-exported here. Training-time tracking: :class:`SharpnessTracker` and the stability thresholds of GD,
 heavy-ball, Nesterov and Adam.
 """
+
+from terrainlab.params import FunctionalModel, ParamSpec, module_state
 
 from .algorithms import (
     DensityResult,
@@ -27,7 +32,6 @@ from .operators import (
     HessianOperator,
     PreconditionedOperator,
 )
-from .params import FunctionalModel, ParamSpec, module_state
 
 __all__ = [
     "CurvatureOperator",

@@ -12,8 +12,12 @@
   Krishnan & Xiao 2019; Lin, Saad & Yang 2016) with Gaussian smoothing.
 
 All algorithms accept any object with ``size``, ``dtype``, ``device`` and ``matvec`` (every
-:class:`~terrainlab.curvature.operators.CurvatureOperator`). Non-convergence is a status in the
-result, never an exception.
+:class:`~terrainlab.curvature.operators.CurvatureOperator`); where the object also has ``matmat``
+(a block of vectors in one pass over the data) the trace probes, the Hutch++ sketch, the eigenpair
+certificates and the SLQ probes use it. The Lanczos recurrence itself is
+:func:`terrainlab.core.linalg.lanczos`. Non-convergence, NaN and inf are a ``status`` in the
+result (:class:`~terrainlab.core.status.Status`: ``converged`` / ``completed`` / ``max_steps`` /
+``nonfinite``), never an exception; bad arguments raise ``ValueError`` naming the argument.
 
 Example:
     >>> import torch
@@ -32,6 +36,17 @@ from dataclasses import dataclass
 
 import torch
 
+from terrainlab.core.linalg.lanczos import lanczos as _core_lanczos
+from terrainlab.core.linalg.lanczos import lanczos_block, orthogonalize
+from terrainlab.core.status import Status
+from terrainlab.core.validate import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_tensor,
+)
+
 _WHICH = ("LA", "SA", "LM")
 
 
@@ -41,7 +56,8 @@ class EigResult:
 
     ``eigenvalues`` (k,) sorted as requested by ``which``; ``eigenvectors`` (size, k) unit columns;
     ``residuals`` (k,) = ‖A v_i − λ_i v_i‖ computed with fresh products; ``converged`` (k,) bool;
-    ``status`` is "converged" (all k converged) or "max_matvec"; ``n_matvec`` counts every
+    ``status`` is ``converged`` (all k converged), ``max_steps`` (the product budget ran out) or
+    ``nonfinite`` (a product held NaN or inf: the values are NaN); ``n_matvec`` counts every
     product, including the certificate products.
     """
 
@@ -49,7 +65,7 @@ class EigResult:
     eigenvectors: torch.Tensor
     residuals: torch.Tensor
     converged: torch.Tensor
-    status: str
+    status: Status
     n_matvec: int
     n_restarts: int
     seconds: float
@@ -59,7 +75,8 @@ class EigResult:
 
 @dataclass(frozen=True)
 class TraceResult:
-    """A trace estimate with its standard error and cost."""
+    """A trace estimate with its standard error and cost; ``status`` is ``completed``, or
+    ``nonfinite`` (estimate and error NaN) when a product held NaN or inf."""
 
     estimate: float
     std_error: float
@@ -67,6 +84,7 @@ class TraceResult:
     seconds: float
     method: str
     n_samples: int
+    status: Status = Status.COMPLETED
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,9 @@ class DensityResult:
 
     ``nodes`` and ``weights`` have shape (n_probes, m); ``density(grid, sigma)`` evaluates
     φ(t) = (1/n_probes) Σ_l Σ_j w_lj · N(t; θ_lj, σ²), which integrates to 1 (eigenvalue counting
-    density divided by the size). ``grid``/``values`` hold it on a default grid.
+    density divided by the size). ``grid``/``values`` hold it on a default grid. ``status`` is
+    ``completed``, or ``nonfinite`` when a product held NaN or inf (then ``grid`` and ``values``
+    are empty and the nodes NaN).
     """
 
     nodes: torch.Tensor
@@ -85,9 +105,10 @@ class DensityResult:
     sigma: float
     n_matvec: int
     seconds: float
+    status: Status = Status.COMPLETED
 
     def density(self, grid: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
-        s = self.sigma if sigma is None else float(sigma)
+        s = self.sigma if sigma is None else check_positive(float(sigma), "sigma")
         g = grid.to(self.nodes.dtype)[:, None, None]
         k = torch.exp(-0.5 * ((g - self.nodes[None]) / s) ** 2) / (s * math.sqrt(2 * math.pi))
         return (k * self.weights[None]).sum(-1).mean(-1)
@@ -101,6 +122,28 @@ def _check_op(op):
     for attr in ("size", "dtype", "device", "matvec"):
         if not hasattr(op, attr):
             raise ValueError(f"op must be a linear operator with size/dtype/device/matvec, lacks {attr}")
+    if not (isinstance(op.dtype, torch.dtype) and (op.dtype.is_floating_point or op.dtype.is_complex)):
+        raise ValueError(f"op must have a floating-point dtype, got {op.dtype}")
+
+
+def _matmat(op, V: torch.Tensor) -> torch.Tensor:
+    """A V for a block (size, k): the operator's one-pass ``matmat`` if it has one, else columns."""
+    if hasattr(op, "matmat"):
+        return op.matmat(V)
+    return torch.stack([op.matvec(V[:, i]) for i in range(V.shape[1])], dim=1)
+
+
+def _check_v0(op, v0):
+    """A warm start must be a finite, nonzero vector of the operator's size (never silently dropped)."""
+    if v0 is None:
+        return None
+    check_tensor(v0, "v0", finite=True)
+    if v0.numel() != op.size or v0.ndim not in (1, 2) or (v0.ndim == 2 and 1 not in v0.shape):
+        raise ValueError(f"v0 must be a vector of shape ({op.size},), got {tuple(v0.shape)}")
+    v = v0.to(device=op.device, dtype=op.dtype).reshape(-1).clone()
+    if v.norm() == 0:
+        raise ValueError("v0 must be nonzero")
+    return v
 
 
 def _rand(op, generator, rademacher=False):
@@ -132,17 +175,6 @@ def _order(theta: torch.Tensor, which: str) -> torch.Tensor:
     if which == "SA":
         return torch.argsort(theta)
     return torch.argsort(theta.abs(), descending=True)
-
-
-def _orthogonalise(V: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """w ⟂ span(V) by classical Gram–Schmidt twice; returns (w, coefficients)."""
-    if V.shape[1] == 0:
-        return w, w.new_zeros(0)
-    h = V.T @ w
-    w = w - V @ h
-    h2 = V.T @ w
-    w = w - V @ h2
-    return w, h + h2
 
 
 def _wanted_converged(T, j, beta, k, which, tol, atol) -> bool:
@@ -189,23 +221,26 @@ def eigs(
             1e-3 near a memorised point (then use ``dtype=torch.float64`` on the operator).
         ncv: basis size (default min(size, max(2k + 10, 20))).
         max_matvec: product budget including the k certificate products (default 50·ncv).
-        v0: starting vector (warm start), e.g. the previous top eigenvector.
+        v0: starting vector (warm start), e.g. the previous top eigenvector: finite, nonzero,
+            ``size`` entries.
         generator: for the random start vector.
+
+    A product holding NaN or inf (a NaN loss, a NaN operator) ends the run with status
+    ``nonfinite`` and NaN values instead of an exception.
     """
     _check_op(op)
-    if which not in _WHICH:
-        raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
+    check_choice(which, "which", _WHICH)
     n = op.size
-    if not (isinstance(k, int) and 1 <= k < n):
-        raise ValueError(f"k must be an int with 1 ≤ k < size={n}, got {k!r}")
-    if not (tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    ncv = min(n, max(2 * k + 10, 20)) if ncv is None else int(ncv)
-    if not (k < ncv <= n):
-        raise ValueError(f"ncv must satisfy k < ncv ≤ size ({k} < ncv ≤ {n}), got {ncv}")
-    max_matvec = 50 * ncv if max_matvec is None else int(max_matvec)
-    if max_matvec < k + 2:
-        raise ValueError(f"max_matvec must be at least k + 2 = {k + 2}, got {max_matvec}")
+    check_int(k, "k", minimum=1, maximum=n - 1)
+    check_positive(tol, "tol")
+    check_nonnegative(atol, "atol")
+    if ncv is not None:
+        check_int(ncv, "ncv", minimum=k + 1, maximum=n)
+    ncv = min(n, max(2 * k + 10, 20)) if ncv is None else ncv
+    if max_matvec is not None:
+        check_int(max_matvec, "max_matvec", minimum=k + 2)
+    max_matvec = 50 * ncv if max_matvec is None else max_matvec
+    start = _check_v0(op, v0)
     t0 = time.perf_counter()
     dt, dev = op.dtype, op.device
     budget = max_matvec - k  # reserve the certificate products
@@ -213,8 +248,7 @@ def eigs(
     # basis vectors are rows of the storage (V is its transpose): V[:, :j] is a contiguous block
     V = torch.zeros(ncv + 1, n, dtype=dt, device=dev).T
     T = torch.zeros(ncv + 1, ncv + 1, dtype=torch.float64)
-    start = v0.to(device=dev, dtype=dt).reshape(-1).clone() if v0 is not None else _rand(op, generator)
-    if start.shape != (n,) or not torch.isfinite(start).all() or start.norm() == 0:
+    if start is None:
         start = _rand(op, generator)
     V[:, 0] = start / start.norm()
     j = 0  # number of basis vectors whose product has been taken
@@ -226,16 +260,18 @@ def eigs(
         while j < ncv and nmv < budget:
             w = op.matvec(V[:, j])
             nmv += 1
-            w, h = _orthogonalise(V[:, : j + 1], w)
+            w, h = orthogonalize(V[:, : j + 1], w)
             hd = h.double().cpu()
             T[: j + 1, j] = hd
             T[j, : j + 1] = hd
             beta = float(w.norm())
+            if not (math.isfinite(beta) and bool(torch.isfinite(hd).all())):
+                return _nonfinite_eigs(op, k, nmv, restarts, t0, which, tol)
             scale = max(scale, float(hd.abs().max()))
-            if beta <= 1e-12 * max(scale, 1e-300) or not math.isfinite(beta):
+            if beta <= 1e-12 * max(scale, 1e-300):
                 # invariant subspace: continue with a fresh random direction orthogonal to V
-                r, _ = _orthogonalise(V[:, : j + 1], _rand(op, generator))
-                r, _ = _orthogonalise(V[:, : j + 1], r)
+                r, _ = orthogonalize(V[:, : j + 1], _rand(op, generator))
+                r, _ = orthogonalize(V[:, : j + 1], r)
                 V[:, j + 1] = r / r.norm()
                 beta = 0.0
             else:
@@ -269,23 +305,43 @@ def eigs(
     want = min(k, theta.shape[0])
     vecs = V[:, :m] @ Y[:, :want].to(device=dev, dtype=dt)
     vecs = vecs / vecs.norm(dim=0, keepdim=True)
-    lam = theta[:want].to(dt)
-    res = torch.empty(want, dtype=torch.float64)
-    for i in range(want):
-        av = op.matvec(vecs[:, i])
-        nmv += 1
-        lam_i = float(vecs[:, i] @ av)  # Rayleigh quotient of the returned vector
-        lam[i] = lam_i
-        res[i] = float((av - lam_i * vecs[:, i]).norm())
+    # the certificates: fresh products of the returned vectors, one block (one pass over the data)
+    AV = _matmat(op, vecs)
+    nmv += want
+    lam = torch.stack([vecs[:, i] @ AV[:, i] for i in range(want)])  # Rayleigh quotients
+    res = (AV - lam * vecs).norm(dim=0).double().cpu()
     lam64 = lam.double().cpu()
     conv = res <= tol * lam64.abs() + atol
     order = _order(lam64, which)
+    if not bool(torch.isfinite(res).all() and torch.isfinite(lam64).all()):
+        status = Status.NONFINITE
+    elif bool(conv.all()) and want == k:
+        status = Status.CONVERGED
+    else:
+        status = Status.MAX_STEPS
     return EigResult(
         eigenvalues=lam[order.to(lam.device)],
         eigenvectors=vecs[:, order.to(vecs.device)],
         residuals=res[order],
         converged=conv[order],
-        status="converged" if bool(conv.all()) and want == k else "max_matvec",
+        status=status,
+        n_matvec=nmv,
+        n_restarts=restarts,
+        seconds=time.perf_counter() - t0,
+        which=which,
+        tol=tol,
+    )
+
+
+def _nonfinite_eigs(op, k, nmv, restarts, t0, which, tol) -> EigResult:
+    """The result of a run whose products turned NaN / inf: NaN pairs, status ``nonfinite``."""
+    nan = float("nan")
+    return EigResult(
+        eigenvalues=torch.full((k,), nan, dtype=op.dtype, device=op.device),
+        eigenvectors=torch.full((op.size, k), nan, dtype=op.dtype, device=op.device),
+        residuals=torch.full((k,), nan, dtype=torch.float64),
+        converged=torch.zeros(k, dtype=torch.bool),
+        status=Status.NONFINITE,
         n_matvec=nmv,
         n_restarts=restarts,
         seconds=time.perf_counter() - t0,
@@ -315,13 +371,11 @@ def power_iteration(
     geometric with ratio |λ_2/λ_1|, so close top eigenvalues make it slow (use :func:`eigs`).
     """
     _check_op(op)
-    if not (tol > 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if max_matvec < 1:
-        raise ValueError(f"max_matvec must be ≥ 1, got {max_matvec}")
+    check_positive(tol, "tol")
+    check_int(max_matvec, "max_matvec", minimum=1)
+    v = _check_v0(op, v0)
     t0 = time.perf_counter()
-    v = v0.to(device=op.device, dtype=op.dtype).reshape(-1).clone() if v0 is not None else None
-    if v is None or v.shape != (op.size,) or v.norm() == 0:
+    if v is None:
         v = _rand(op, generator)
     v = v / v.norm()
     lam, res, nmv = float("nan"), float("inf"), 0
@@ -344,7 +398,7 @@ def power_iteration(
         eigenvectors=v.reshape(-1, 1),
         residuals=torch.tensor([res], dtype=torch.float64),
         converged=torch.tensor([conv]),
-        status="converged" if conv else ("nonfinite" if not math.isfinite(res) else "max_matvec"),
+        status=Status.CONVERGED if conv else (Status.NONFINITE if not math.isfinite(res) else Status.MAX_STEPS),
         n_matvec=nmv,
         n_restarts=0,
         seconds=time.perf_counter() - t0,
@@ -357,14 +411,19 @@ _TRACE_METHODS = ("hutchinson", "hutch++", "krylov-hutch++")
 
 
 def _hutchinson_residual(op, Q: torch.Tensor | None, n_probes: int, generator) -> torch.Tensor:
-    """Probe values zᵀ A z with z = (I − QQᵀ) r, r Rademacher: unbiased for tr((I−P)A(I−P))."""
+    """Probe values zᵀ A z with z = (I − QQᵀ) r, r Rademacher: unbiased for tr((I−P)A(I−P)).
+
+    The probes are drawn one by one (the same random sequence whatever the block width) and
+    multiplied in blocks of ``op.block_size`` (one pass over the data per block)."""
+    width = max(1, int(getattr(op, "block_size", 1)))
     vals = []
-    for _ in range(n_probes):
-        z = _rand(op, generator, rademacher=True)
+    for start in range(0, n_probes, width):
+        Z = torch.stack([_rand(op, generator, rademacher=True)
+                         for _ in range(min(width, n_probes - start))], dim=1)
         if Q is not None:
-            z = z - Q @ (Q.T @ z)
-        vals.append(float(z @ op.matvec(z)))
-    return torch.tensor(vals, dtype=torch.float64)
+            Z = Z - Q @ (Q.T @ Z)
+        vals.append((Z * _matmat(op, Z)).sum(0).double().cpu())
+    return torch.cat(vals) if vals else torch.zeros(0, dtype=torch.float64)
 
 
 def trace(
@@ -396,16 +455,15 @@ def trace(
     far fewer products (``bench/curvature.py``).
     """
     _check_op(op)
-    if method not in _TRACE_METHODS:
-        raise ValueError(f"method must be one of {_TRACE_METHODS}, got {method!r}")
-    if method == "hutch++" and n_matvec < 3:
-        raise ValueError(f"n_matvec must be ≥ 3 for hutch++, got {n_matvec}")
-    if n_matvec < 2:
-        raise ValueError(f"n_matvec must be ≥ 2, got {n_matvec}")
+    check_choice(method, "method", _TRACE_METHODS)
+    check_int(n_matvec, "n_matvec", minimum=3 if method == "hutch++" else 2)
     t0 = time.perf_counter()
 
     def result(exact: float, probes: torch.Tensor, nmv: int) -> TraceResult:
         g = probes.numel()
+        if not (math.isfinite(exact) and bool(torch.isfinite(probes).all())):
+            nan = float("nan")
+            return TraceResult(nan, nan, nmv, time.perf_counter() - t0, method, g, Status.NONFINITE)
         se = float(probes.std() / math.sqrt(g)) if g > 1 else float("inf")
         est = exact + (float(probes.mean()) if g else 0.0)
         return TraceResult(est, se, nmv, time.perf_counter() - t0, method, g)
@@ -415,52 +473,38 @@ def trace(
     if method == "hutch++":
         s = n_matvec // 3
         S = torch.stack([_rand(op, generator, rademacher=True) for _ in range(s)], dim=1)
-        AS = torch.stack([op.matvec(S[:, i]) for i in range(s)], dim=1)
+        AS = _matmat(op, S)  # the sketch: one block
+        if not bool(torch.isfinite(AS).all()):
+            return result(float("nan"), torch.zeros(0, dtype=torch.float64), s)
         Q, _ = torch.linalg.qr(AS)
-        exact = sum(float(Q[:, i] @ op.matvec(Q[:, i])) for i in range(Q.shape[1]))
+        exact = float((Q * _matmat(op, Q)).sum(0).double().sum())  # tr(QᵀAQ): a second block
         g = n_matvec - 2 * s
         return result(exact, _hutchinson_residual(op, Q, g, generator), n_matvec)
     s = min(n_matvec // 2, op.size)
-    alpha, _, used, Q = _lanczos(op, _rand(op, generator), s, keep_basis=True)
-    exact = float(alpha.sum())  # tr(QᵀAQ) = Σ α_j, the diagonal of the Lanczos tridiagonal
+    run = _core_lanczos(op.matvec, _rand(op, generator), s, keep_basis=True)
+    exact = float(run.alpha.sum())  # tr(QᵀAQ) = Σ α_j, the diagonal of the Lanczos tridiagonal
+    Q = run.basis
+    if run.status == Status.NONFINITE:
+        return result(float("nan"), torch.zeros(0, dtype=torch.float64), run.n_steps)
     if Q.shape[1] == op.size:  # the Krylov space is everything: the trace is exact
-        return result(exact, torch.zeros(0, dtype=torch.float64), used)
-    probes = _hutchinson_residual(op, Q, n_matvec - used, generator)
+        return result(exact, torch.zeros(0, dtype=torch.float64), run.n_steps)
+    probes = _hutchinson_residual(op, Q, n_matvec - run.n_steps, generator)
     return result(exact, probes, n_matvec)
 
 
-def _lanczos(op, v0: torch.Tensor, m: int, keep_basis: bool = False):
-    """m Lanczos steps with full reorthogonalisation from v0 → (α, β, products, basis or None).
-
-    Stops early, with fewer steps, when the Krylov space becomes invariant (β ≈ 0); the basis
-    returned then has as many columns as products taken.
-    """
-    n = op.size
-    m = min(m, n)
-    V = torch.zeros(m, n, dtype=op.dtype, device=op.device).T  # rows of the storage: contiguous
-    V[:, 0] = v0 / v0.norm()
-    alpha = torch.zeros(m, dtype=torch.float64)
-    beta = torch.zeros(max(m - 1, 0), dtype=torch.float64)
-    used = 0
-    for j in range(m):
-        w = op.matvec(V[:, j])
-        used += 1
-        w, h = _orthogonalise(V[:, : j + 1], w)
-        alpha[j] = float(h[j])
-        if j + 1 < m:
-            b = float(w.norm())
-            if b <= 1e-12 * max(float(alpha[: j + 1].abs().max()), 1e-300):
-                alpha, beta = alpha[: j + 1], beta[:j]
-                break
-            beta[j] = b
-            V[:, j + 1] = w / b
-    return alpha, beta, used, (V[:, :used] if keep_basis else None)
-
-
 def lanczos_tridiag(op, v0: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """m steps of Lanczos with full reorthogonalisation from v0: returns (α, β, n_matvec)."""
-    alpha, beta, used, _ = _lanczos(op, v0, m)
-    return alpha, beta, used
+    """m steps of Lanczos with full reorthogonalisation from v0: returns (α, β, n_matvec).
+
+    A thin wrapper of :func:`terrainlab.core.linalg.lanczos` on ``op.matvec`` (fewer steps when the
+    Krylov space becomes invariant; a NaN product leaves NaN in α)."""
+    _check_op(op)
+    check_tensor(v0, "v0", shape=(op.size,))
+    run = _core_lanczos(op.matvec, v0.to(device=op.device, dtype=op.dtype), m)
+    return run.alpha, run.beta, run.n_steps
+
+
+#: memory for the b Krylov bases SLQ advances together (at least one probe's basis is always allowed)
+_SLQ_BLOCK_BYTES = 2**28
 
 
 def spectral_density(
@@ -478,24 +522,49 @@ def spectral_density(
     quadrature nodes θ_j with weights τ_j = (Y_{0j})² approximate the spectral measure of A seen
     from z, zᵀ f(A) z ≈ Σ τ_j f(θ_j). Averaging over probes estimates (1/n) tr f(A); with f a
     Gaussian kernel of width σ this is the smoothed density (Ghorbani et al. 2019).
+
+    The probes' Lanczos runs advance together (:func:`terrainlab.core.linalg.lanczos_block`):
+    each step is one block product over up to ``op.block_size`` probes (and at most 256 MiB of
+    Krylov bases), one pass over the data instead of one per probe. ``sigma`` (> 0) defaults to
+    1/100 of the span of the nodes; ``n_grid`` ≥ 1 points.
     """
     _check_op(op)
-    if n_probes < 1 or lanczos_steps < 2:
-        raise ValueError("n_probes must be ≥ 1 and lanczos_steps ≥ 2")
+    check_int(n_probes, "n_probes", minimum=1)
+    check_int(lanczos_steps, "lanczos_steps", minimum=2)
+    if sigma is not None:
+        check_positive(sigma, "sigma")
+    check_int(n_grid, "n_grid", minimum=1)
     t0 = time.perf_counter()
-    nodes, weights, nmv = [], [], 0
     m = min(lanczos_steps, op.size)
-    for _ in range(n_probes):
-        a, b, used = lanczos_tridiag(op, _rand(op, generator), m)
-        nmv += used
-        T = torch.diag(a) + torch.diag(b, 1) + torch.diag(b, -1)
-        th, Y = torch.linalg.eigh(T)
-        tau = Y[0, :] ** 2
-        pad = m - th.shape[0]
-        nodes.append(torch.cat([th, th.new_zeros(pad)]))
-        weights.append(torch.cat([tau, tau.new_zeros(pad)]))
+    per_probe = (m + 1) * op.size * torch.finfo(op.dtype).bits // 8
+    width = max(1, min(n_probes, int(getattr(op, "block_size", 1)), _SLQ_BLOCK_BYTES // per_probe))
+    nodes, weights, nmv, bad = [], [], 0, False
+    for start in range(0, n_probes, width):
+        # probes drawn one by one (the same random sequence for any width), run in lockstep
+        V0 = torch.stack([_rand(op, generator) for _ in range(min(width, n_probes - start))], dim=1)
+        run = lanczos_block(lambda V: _matmat(op, V), V0, m)
+        nmv += run.n_products * V0.shape[1]
+        bad |= run.status == Status.NONFINITE
+        for c in range(V0.shape[1]):
+            L = int(run.n_steps[c])
+            a, b = run.alpha[c, :L], run.beta[c, : L - 1]
+            if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
+                bad = True
+                nodes.append(torch.full((m,), float("nan"), dtype=torch.float64))
+                weights.append(torch.full((m,), float("nan"), dtype=torch.float64))
+                continue
+            T = torch.diag(a) + torch.diag(b, 1) + torch.diag(b, -1)
+            th, Y = torch.linalg.eigh(T)
+            tau = Y[0, :] ** 2
+            pad = m - th.shape[0]
+            nodes.append(torch.cat([th, th.new_zeros(pad)]))
+            weights.append(torch.cat([tau, tau.new_zeros(pad)]))
     N = torch.stack(nodes)
     W = torch.stack(weights)
+    if bad:
+        empty = torch.zeros(0, dtype=torch.float64)
+        s = float(sigma) if sigma is not None else float("nan")
+        return DensityResult(N, W, empty, empty, s, nmv, time.perf_counter() - t0, Status.NONFINITE)
     lo, hi = float(N.min()), float(N.max())
     span = max(hi - lo, 1e-12)
     s = float(sigma) if sigma is not None else span / 100

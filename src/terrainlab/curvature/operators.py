@@ -41,6 +41,18 @@ The ``training`` flags are set only inside each product and restored in a ``fina
 user's module leaves every call in the mode it entered. Call :meth:`refresh` after the model's
 parameters change (the :class:`SharpnessTracker` does so).
 
+Block products
+--------------
+``op.matmat(V)`` multiplies a block V (size × k) in *one* pass over the data: inside each batch
+the forward pass and the first backward are shared by the k vectors, and the k second-order
+products run as one vectorised backward (``torch.autograd.grad(..., is_grads_batched=True)``,
+i.e. ``torch.func.vmap`` over the vector dimension, as curvlinops does). Blocks wider than
+``block_size`` (default 32) are cut into chunks, which bounds the extra memory (about k times
+the activations of one batch). If a model has an operation without a batching rule the product
+falls back to a loop over the columns that still shares the forward and first backward
+(``op.block_backend`` then says ``"loop"``). ``to_dense``, Hutch++ and the trace probes, the
+eigenpair certificates and stochastic Lanczos quadrature use blocks.
+
 Distributed
 -----------
 With ``process_group`` (e.g. ``torch.distributed.group.WORLD``), each rank passes its own shard as
@@ -61,14 +73,21 @@ Example:
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .params import (
+from terrainlab.core.validate import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_positive,
+    check_tensor,
+)
+from terrainlab.params import (
     FunctionalModel,
     ParamFilter,
     ParamSpec,
@@ -86,8 +105,9 @@ _BACKENDS = ("auto", "double_backward", "func")
 class CurvatureOperator:
     """A symmetric linear operator on vectors of length ``size``.
 
-    Subclasses implement :meth:`_matvec`; this base counts products and adds ``@``, ``to_dense``
-    and ``to_scipy``.
+    Subclasses implement :meth:`_matvec` and, where one pass can serve many vectors,
+    :meth:`_matmat`; this base counts products (``n_matvec`` counts vectors, a block of k counts
+    k) and adds ``@``, ``to_dense`` and ``to_scipy``.
     """
 
     size: int
@@ -112,6 +132,31 @@ class CurvatureOperator:
         self.n_matvec += 1
         return self._matvec(v)
 
+    #: widest block one pass takes; wider blocks are cut into chunks of this many columns
+    block_size: int = 32
+
+    def matmat(self, V: torch.Tensor) -> torch.Tensor:
+        """A V for a block ``V`` of shape ``(size, k)``: k products, one pass over the data per
+        chunk of ``block_size`` columns. Equals stacking ``matvec`` of each column (up to rounding)."""
+        if not isinstance(V, torch.Tensor) or V.ndim != 2 or V.shape[0] != self.size:
+            shape = tuple(V.shape) if isinstance(V, torch.Tensor) else type(V).__name__
+            raise ValueError(f"V must be a tensor of shape ({self.size}, k), got {shape}")
+        V = V.to(device=self.device, dtype=self.dtype)
+        k = V.shape[1]
+        self.n_matvec += k
+        if k == 0:
+            return V.clone()
+        if k == 1:  # one vector: the plain product (bit-identical to matvec)
+            return self._matvec(V[:, 0]).unsqueeze(1)
+        step = max(1, int(self.block_size))
+        if k <= step:
+            return self._matmat(V)
+        return torch.cat([self._matmat(V[:, i : i + step]) for i in range(0, k, step)], dim=1)
+
+    def _matmat(self, V: torch.Tensor) -> torch.Tensor:
+        """Fallback: one product per column."""
+        return torch.stack([self._matvec(V[:, i]) for i in range(V.shape[1])], dim=1)
+
     def broadcast(self, v: torch.Tensor) -> torch.Tensor:
         """Make a (random) vector identical on every rank; the identity without a process group.
         The algorithms call it on every random vector they draw."""
@@ -119,18 +164,19 @@ class CurvatureOperator:
 
     def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
         if isinstance(v, torch.Tensor) and v.ndim == 2:
-            return torch.stack([self.matvec(c) for c in v.T], dim=1)
+            return self.matmat(v)
         return self.matvec(v)
 
     def to_dense(self, max_size: int = 20000) -> torch.Tensor:
-        """The full matrix, column by column (``size`` products). Refuses sizes above ``max_size``."""
+        """The full matrix, in blocks of ``block_size`` columns of the identity (``size``
+        products in ⌈size/block_size⌉ passes over the data). Refuses sizes above ``max_size``."""
         if self.size > max_size:
             raise ValueError(
                 f"to_dense needs {self.size} products and a {self.size}² matrix; "
                 f"size must be ≤ max_size={max_size}"
             )
         eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
-        return torch.stack([self.matvec(eye[:, i]) for i in range(self.size)], dim=1)
+        return self.matmat(eye)
 
     def to_scipy(self):
         """A ``scipy.sparse.linalg.LinearOperator`` (float64 numpy in and out)."""
@@ -148,13 +194,17 @@ class DenseOperator(CurvatureOperator):
     """A symmetric matrix given explicitly (tests, analytic fixtures, small problems)."""
 
     def __init__(self, matrix: torch.Tensor):
-        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError("matrix must be a square 2-D tensor")
+        check_tensor(matrix, "matrix", ndim=2, nonempty=True)
+        if matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"matrix must be square, got shape {tuple(matrix.shape)}")
         super().__init__(matrix.shape[0], matrix.dtype, matrix.device)
         self.matrix = matrix
 
     def _matvec(self, v):
         return self.matrix @ v
+
+    def _matmat(self, V):
+        return self.matrix @ V
 
 
 class PreconditionedOperator(CurvatureOperator):
@@ -165,16 +215,21 @@ class PreconditionedOperator(CurvatureOperator):
     """
 
     def __init__(self, op: CurvatureOperator, diag: torch.Tensor):
-        if diag.shape != (op.size,):
-            raise ValueError(f"diag must have shape ({op.size},), got {tuple(diag.shape)}")
+        check_instance(op, "op", CurvatureOperator, "a CurvatureOperator")
+        check_tensor(diag, "diag", shape=(op.size,), finite=True)
         if not bool((diag > 0).all()):
             raise ValueError("diag must be strictly positive")
         super().__init__(op.size, op.dtype, op.device)
         self.op = op
+        self.block_size = op.block_size
         self.scale = diag.to(device=op.device, dtype=op.dtype).rsqrt()
 
     def _matvec(self, v):
         return self.scale * self.op.matvec(self.scale * v)
+
+    def _matmat(self, V):
+        s = self.scale[:, None]
+        return s * self.op.matmat(s * V)
 
     def broadcast(self, v):
         return self.op.broadcast(v)
@@ -210,15 +265,16 @@ class _ModelOperator(CurvatureOperator):
         mode: str = "keep",
         reduction: str = "mean",
         process_group=None,
+        block_size: int = 32,
     ):
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        check_instance(model, "model", nn.Module, "a torch.nn.Module")
+        check_choice(mode, "mode", _MODES)
+        check_choice(reduction, "reduction", ("mean", "sum"))
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.block_size = check_int(block_size, "block_size", minimum=1)
+        #: "vmap" while block products run vectorised; "loop" after a model's op had no batching rule
+        self.block_backend = "vmap"
         self.model = model
         self.data = check_data(data)
         self.spec = ParamSpec.from_module(model, params)
@@ -291,6 +347,33 @@ class _ModelOperator(CurvatureOperator):
     def _batch_matvec(self, batch, v):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _matmat(self, V):
+        out = torch.zeros(self.size, V.shape[1], dtype=self.dtype, device=self.device)
+        with self._modes():
+            for n_b, batch in self._batches():
+                out += self._weight(n_b) * self._batch_matmat(batch, V)
+        self._all_reduce(out)
+        return out
+
+    def _batch_matmat(self, batch, V):
+        """One batch's contribution to A V; subclasses share the batch's forward pass."""
+        return torch.stack([self._batch_matvec(batch, V[:, i]) for i in range(V.shape[1])], dim=1)
+
+    def _batched_grad(self, outputs, inputs, grads: torch.Tensor, retain_graph: bool = True):
+        """vjp of ``outputs`` for each row of ``grads`` (k, *outputs.shape) → (k, *inputs.shape),
+        vectorised over k when the graph's ops have batching rules, else a loop (recorded)."""
+        if self.block_backend == "vmap":
+            try:
+                (out,) = torch.autograd.grad(outputs, inputs, grad_outputs=grads, retain_graph=True,
+                                             is_grads_batched=True)
+                return out
+            except (RuntimeError, NotImplementedError):
+                self.block_backend = "loop"  # an op without a batching rule: fall back for good
+        k = grads.shape[0]
+        rows = [torch.autograd.grad(outputs, inputs, grad_outputs=grads[i],
+                                    retain_graph=retain_graph or i < k - 1)[0] for i in range(k)]
+        return torch.stack(rows)
+
     # ------------------------------------------------------------------ extras
     def loss_and_grad(self) -> tuple[float, torch.Tensor]:
         """The data-set loss and its gradient at the snapshot θ (one pass, all-reduced)."""
@@ -350,10 +433,8 @@ class HessianOperator(_ModelOperator):
         cache_graph: bool | None = None,
         **kwargs,
     ):
-        if not callable(loss_fn):
-            raise ValueError("loss_fn must be callable as loss_fn(model, batch)")
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        check_callable(loss_fn, "loss_fn")
+        check_choice(backend, "backend", _BACKENDS)
         self.loss_fn = loss_fn
         self.backend = "double_backward" if backend == "auto" else backend
         super().__init__(model, data, **kwargs)
@@ -386,6 +467,30 @@ class HessianOperator(_ModelOperator):
         (hv,) = torch.autograd.grad(g, th, grad_outputs=v)
         return hv
 
+    def _batch_matmat(self, batch, V):
+        """H_b V: one forward and one first backward per batch; the k products H_b v_i are one
+        vectorised double backward (or, for ``backend="func"``, ``vmap`` of forward-over-reverse)."""
+        if self.backend == "func":
+            if self.block_backend == "vmap":
+                from torch.func import grad, jvp, vmap
+
+                hvp = lambda v: jvp(grad(lambda th: self._loss(th, batch)), (self.theta,), (v,))[1]
+                try:
+                    return vmap(hvp, in_dims=1, out_dims=1)(V)
+                except (RuntimeError, NotImplementedError):
+                    self.block_backend = "loop"
+            return super()._batch_matmat(batch, V)
+        if self.cache_graph:
+            if self._cache is None:
+                th = self.theta.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(self._loss(th, batch), th, create_graph=True)
+                self._cache = (th, g)
+            th, g = self._cache
+            return self._batched_grad(g, th, V.T).T
+        th = self.theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(self._loss(th, batch), th, create_graph=True)
+        return self._batched_grad(g, th, V.T, retain_graph=False).T
+
     def loss_and_grad(self) -> tuple[float, torch.Tensor]:
         total = torch.zeros(self.size + 1, dtype=self.dtype, device=self.device)
         with self._modes():
@@ -408,6 +513,7 @@ class _JTLJOperator(_ModelOperator):
         super().__init__(model, data, **kwargs)
 
     def _lam(self, out: torch.Tensor, u: torch.Tensor, batch) -> torch.Tensor:  # pragma: no cover
+        """Λ_b u for u of the outputs' shape, or a block (k, *out.shape) of them."""
         raise NotImplementedError
 
     def _batch_matvec(self, batch, v):
@@ -420,6 +526,17 @@ class _JTLJOperator(_ModelOperator):
         w = self._lam(out.detach(), jv, batch)
         (jtw,) = torch.autograd.grad(out, th, grad_outputs=w)
         return jtw
+
+    def _batch_matmat(self, batch, V):
+        """J_bᵀ Λ_b J_b V with one forward per batch: J V, Λ (J V) and Jᵀ(·) each as one
+        vectorised pass over the k columns."""
+        th = self.theta.detach().requires_grad_(True)
+        out = self.forward(self.functional(th), batch)
+        u = torch.zeros_like(out, requires_grad=True)
+        (jtu,) = torch.autograd.grad(out, th, grad_outputs=u, create_graph=True)
+        JV = self._batched_grad(jtu, u, V.T)  # (k, *out.shape)
+        W = self._lam(out.detach(), JV, batch)
+        return self._batched_grad(out, th, W, retain_graph=False).T
 
 
 class GGNOperator(_JTLJOperator):
@@ -445,8 +562,7 @@ class GGNOperator(_JTLJOperator):
     """
 
     def __init__(self, model, criterion: Callable, data, **kwargs):
-        if not callable(criterion):
-            raise ValueError("criterion must be callable as criterion(outputs, batch)")
+        check_callable(criterion, "criterion")
         self.criterion = criterion
         super().__init__(model, data, **kwargs)
 
@@ -454,8 +570,10 @@ class GGNOperator(_JTLJOperator):
         o = out.detach().requires_grad_(True)
         c = self.criterion(o, batch)
         (g,) = torch.autograd.grad(c, o, create_graph=True)
-        (hu,) = torch.autograd.grad(g, o, grad_outputs=u)
-        return hu
+        if u.shape == out.shape:
+            (hu,) = torch.autograd.grad(g, o, grad_outputs=u)
+            return hu
+        return self._batched_grad(g, o, u, retain_graph=False)
 
 
 class FisherOperator(_JTLJOperator):
@@ -492,12 +610,9 @@ class FisherOperator(_JTLJOperator):
         target: Callable | None = None,
         **kwargs,
     ):
-        if likelihood not in ("categorical", "gaussian"):
-            raise ValueError(f"likelihood must be 'categorical' or 'gaussian', got {likelihood!r}")
-        if kind not in ("true", "empirical"):
-            raise ValueError(f"kind must be 'true' or 'empirical', got {kind!r}")
-        if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
-            raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+        check_choice(likelihood, "likelihood", ("categorical", "gaussian"))
+        check_choice(kind, "kind", ("true", "empirical"))
+        check_positive(sigma, "sigma")
         if kwargs.get("reduction", "mean") != "mean":
             raise ValueError("reduction must be 'mean' for the Fisher operator")
         self.likelihood, self.kind, self.sigma = likelihood, kind, float(sigma)
@@ -505,6 +620,7 @@ class FisherOperator(_JTLJOperator):
         super().__init__(model, data, **kwargs)
 
     def _lam(self, out, u, batch):
+        # u is (*out.shape) or a block (k, *out.shape): every formula broadcasts over the lead
         n = out.shape[0]
         if self.likelihood == "categorical":
             if out.ndim != 2:
@@ -519,5 +635,5 @@ class FisherOperator(_JTLJOperator):
                 return u / (self.sigma**2 * n)
             y = self.target(batch).to(out.dtype)
             s = (out - y) / self.sigma**2
-        dims = tuple(range(1, out.ndim))
+        dims = tuple(range(u.ndim - out.ndim + 1, u.ndim))  # one sample's output dimensions
         return s * (s * u).sum(dim=dims, keepdim=True) / n

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from terrainlab.core.validate import check_int, check_positive
+
 from .algorithms import eigs
 from .operators import HessianOperator, PreconditionedOperator
 
@@ -81,13 +83,11 @@ def stability_threshold(optimizer: torch.optim.Optimizer | None = None, lr: floa
     ``kind`` is "H" (compare λ_max(H) with the threshold) or "P^-1 H" (Adam-type).
     """
     if optimizer is None:
-        if lr is None or not lr > 0:
+        if lr is None:
             raise ValueError("lr must be a positive number when no optimizer is given")
-        return 2.0 / lr, "H"
+        return 2.0 / check_positive(lr, "lr"), "H"
     group = optimizer.param_groups[0]
-    eta = float(group["lr"]) if lr is None else float(lr)
-    if not eta > 0:
-        raise ValueError(f"lr must be positive, got {eta}")
+    eta = check_positive(float(group["lr"]) if lr is None else lr, "lr")
     if isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
         b1 = float(group["betas"][0])
         return (2 + 2 * b1) / ((1 - b1) * eta), "P^-1 H"
@@ -149,10 +149,9 @@ class SharpnessTracker:
         generator: torch.Generator | None = None,
         **operator_kwargs,
     ):
-        if not (isinstance(every, int) and every >= 1):
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        if not (isinstance(max_matvec, int) and max_matvec >= 4):
-            raise ValueError(f"max_matvec must be an int ≥ 4, got {max_matvec!r}")
+        check_int(every, "every", minimum=1)
+        check_int(max_matvec, "max_matvec", minimum=4)
+        check_positive(tol, "tol")
         stability_threshold(optimizer, lr)  # validates
         self.model, self.loss_fn, self.data = model, loss_fn, data
         self.optimizer, self.lr = optimizer, lr
@@ -193,7 +192,9 @@ class SharpnessTracker:
         wd = 0.0
         if isinstance(self.optimizer, torch.optim.SGD):
             wd = float(self.optimizer.param_groups[0].get("weight_decay", 0.0))
-        v0 = self._v if self._v is not None and self._v.shape == (op.size,) else None
+        v0 = self._v  # warm start from the last reading, unless that one was NaN / empty
+        if v0 is not None and (v0.shape != (op.size,) or not bool(torch.isfinite(v0).all()) or v0.norm() == 0):
+            v0 = None
         res = eigs(
             target, k=1, which="LA", tol=self.tol, v0=v0,
             ncv=min(self.max_matvec - 1, 20, op.size) if op.size > 2 else None,

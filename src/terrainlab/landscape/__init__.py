@@ -3,11 +3,13 @@
 Directions (:func:`random_direction` with filter normalisation, :func:`hessian_directions`,
 :func:`pca_directions`, :func:`project`), vectorised slices (:func:`line`, :func:`plane`),
 :func:`interpolate` with the loss barrier, and :func:`plot_plane` (contour + trajectory in the same
-coordinates). Shares :class:`terrainlab.curvature.ParamSpec` with the curvature operators, so a
-Hessian eigenvector is directly a slice direction.
+coordinates; :mod:`.plot`). Evaluation (:mod:`.slices`, :mod:`._evaluate`) and figures are separate
+modules. Shares :class:`terrainlab.params.ParamSpec` with the curvature operators, so a Hessian
+eigenvector is directly a slice direction.
 """
 
 from .directions import PCADirections, hessian_directions, pca_directions, project, random_direction
+from .plot import plot_plane
 from .slices import (
     InterpolationResult,
     LineResult,
@@ -15,7 +17,6 @@ from .slices import (
     interpolate,
     line,
     plane,
-    plot_plane,
 )
 
 __all__ = [

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from terrainlab.core.validate import check_choice, check_int, check_tensor
 from terrainlab.curvature.algorithms import EigResult, eigs
-from terrainlab.curvature.params import ParamFilter, ParamSpec
+from terrainlab.params import ParamFilter, ParamSpec
 
 _NORMS = ("filter", "layer", "none")
 _BIAS = ("zero", "filter", "random")
@@ -53,10 +54,10 @@ def random_direction(
     The Gaussian draw is made in float64 on the CPU from ``generator`` so the same seed gives the
     same raw direction on every device and dtype.
     """
-    if normalization not in _NORMS:
-        raise ValueError(f"normalization must be one of {_NORMS}, got {normalization!r}")
-    if bias not in _BIAS:
-        raise ValueError(f"bias must be one of {_BIAS}, got {bias!r}")
+    check_choice(normalization, "normalization", _NORMS)
+    check_choice(bias, "bias", _BIAS)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating-point torch.dtype (or None), got {dtype!r}")
     spec = ParamSpec.from_module(model, params)
     named = dict(model.named_parameters())
     parts = []
@@ -101,10 +102,10 @@ class PCADirections:
 def pca_directions(trajectory, k: int = 2, origin: torch.Tensor | None = None) -> PCADirections:
     """PCA of θ_t − origin over the trajectory (a (T, size) tensor or a list of vectors)."""
     M = torch.stack(list(trajectory)) if not isinstance(trajectory, torch.Tensor) else trajectory
-    if M.ndim != 2 or M.shape[0] < 2:
+    check_tensor(M, "trajectory", ndim=2)
+    if M.shape[0] < 2:
         raise ValueError("trajectory must hold at least 2 parameter vectors of equal length")
-    if not (isinstance(k, int) and 1 <= k <= min(M.shape)):
-        raise ValueError(f"k must be an int between 1 and {min(M.shape)}, got {k!r}")
+    check_int(k, "k", minimum=1, maximum=min(M.shape))
     o = M[-1] if origin is None else origin.to(M)
     C = (M - o).double()
     _, S, Vh = torch.linalg.svd(C, full_matrices=False)

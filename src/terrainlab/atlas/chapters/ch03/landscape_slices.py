@@ -67,7 +67,7 @@ def _landscape_slices(ctx: Context) -> Result:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    from terrainlab.curvature import ParamSpec
+    from terrainlab.params import ParamSpec
 
     spec = ParamSpec.from_module(net)
     traj = [spec.vector(net)]
