@@ -69,3 +69,17 @@ def test_core_detect_cycle():
     assert detect_cycle([5, 1, 2, 3, 1, 2, 3, 1, 2, 3]).period == 3
     with pytest.raises(ValueError, match="tol"):
         detect_cycle([1, 2], tol=-1.0)
+
+
+def test_returns_rows_flags_cycles_not_slow_convergence():
+    from terrainlab.core.cycles import returns_rows
+
+    T = 9
+    k = torch.arange(T, dtype=torch.float64)
+    period2 = ((-1.0) ** k)[:, None]                 # ±1: returns exactly after 2 steps
+    slow = (1.0 + 1e-12 * 0.5 ** k)[:, None]          # creeping to 1: "returns" within tol, barely moving
+    states = torch.stack([period2, slow], dim=1)      # (T, 2, 1)
+    assert returns_rows(states, 4, 1e-9).tolist() == [True, True]
+    assert returns_rows(states, 4, 1e-9, move_ratio=1e-3).tolist() == [True, False]
+    with pytest.raises(ValueError, match="states"):
+        returns_rows(torch.zeros(3, 2), 4, 1e-9)

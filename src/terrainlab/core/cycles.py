@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .validate import check_int, check_nonnegative
+from .validate import check_int, check_nonnegative, check_tensor
 
-__all__ = ["CycleResult", "detect_cycle", "tail_period"]
+__all__ = ["CycleResult", "detect_cycle", "tail_period", "returns_rows"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,28 @@ def detect_cycle(seq, max_period: int = 32, *, tol: float = 0.0, min_repeats: in
         raise ValueError(f"seq must be a sequence of tokens or a tensor of states, got {type(seq).__name__}")
     toks = list(seq)
     return tail_period(lambda a, b: toks[a] == toks[b], len(toks), max_period, min_repeats)
+
+
+def returns_rows(states: torch.Tensor, max_period: int, tol: float, *, move_ratio: float | None = None) -> torch.Tensor:
+    """Per row of a recorded batch, whether the last state returned to the one p steps earlier.
+
+    ``states`` is (T, N, d) (a rollout's record); row n is flagged when
+    max|S_T − S_{T−p}| ≤ ``tol`` for some 2 ≤ p ≤ ``max_period`` (p < T). With ``move_ratio`` the
+    return must also be closer than ``move_ratio`` × the row's last one-step move — a cycle returns
+    to itself far more closely than it moves in one step, which rules out slow convergence to a
+    fixed point (that also "returns" within tol). Vectorised over rows: the batched counterpart of
+    :func:`detect_cycle`, used by basin maps.
+    """
+    check_tensor(states, "states", ndim=3)
+    check_int(max_period, "max_period", minimum=2)
+    check_nonnegative(tol, "tol")
+    last = states[-1]
+    found = torch.zeros(states.shape[1], dtype=torch.bool, device=states.device)
+    step_move = (states[-1] - states[-2]).abs().amax(-1) if move_ratio is not None else None
+    for p in range(2, min(max_period, states.shape[0] - 1) + 1):
+        ret = (last - states[-1 - p]).abs().amax(-1)
+        hit = ret <= tol
+        if move_ratio is not None:
+            hit = hit & (ret <= move_ratio * step_move)
+        found |= hit
+    return found

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core import Euler, StepTolerance, map_field, rollout
+from ..core.cycles import returns_rows
 from ..core.fields import as_field
 from ..core.schemes import AbstractScheme
 from ..core.validate import check_choice, check_instance, check_int, check_positive, check_tensor
@@ -223,16 +224,9 @@ def basin_map(
         labels[near] = arg[near]
     # periodic orbits among the unlabelled movers: state returns to itself after p ≥ 2 steps
     cyc_tol = max(10 * tol, math.sqrt(torch.finfo(s0.dtype).eps) * 1e-2)
-    last = states[-1]
-    is_cycle = torch.zeros(N, dtype=torch.bool, device=s0.device)
-    step_move = (states[-1] - states[-2]).abs().amax(-1)
-    for p in range(2, max_period + 1):
-        back = states[-1 - p]
-        ret = (last - back).abs().amax(-1)
-        # a cycle returns to itself far more closely than it moves in one step (this rules out
-        # slow convergence to a fixed point, which also returns within tol)
-        is_cycle |= (ret <= cyc_tol) & (ret <= 1e-3 * step_move)
-    is_cycle &= ~settled
+    # a cycle returns to itself far more closely than it moves in one step (this rules out slow
+    # convergence to a fixed point, which also returns within tol)
+    is_cycle = returns_rows(states, max_period, cyc_tol, move_ratio=1e-3) & ~settled
     labels[(labels == NONE) & is_cycle] = CYCLE
     labels[diverged] = DIVERGED
     A = att.shape[0]

@@ -153,9 +153,7 @@ def lyapunov_spectrum(
     s = check_states(s0, "s0").detach().clone()
     B, d = s.shape
     k = d if k is None else k
-    check_int(k, "k", minimum=1)
-    if k > d:
-        raise ValueError(f"k must be <= d = {d}, got {k}")
+    check_int(k, "k", minimum=1, maximum=d)  # at most d = s0.shape[-1] exponents
     step = _stepper(fn, kind, eta, scheme, t0)
     tau = 1.0 if kind == "map" else float(eta)
     if method == "auto":
