@@ -3,7 +3,8 @@
 1. Euclidean projection onto the simplex (core ``project_simplex``, batched sort-based) on
    N beliefs with K = 1000, against the same algorithm written in NumPy (vectorised; no maintained
    Python library offers simplex projection / mirror steps on batches, so NumPy is the reference).
-2. A mirror (exponentiated-gradient) step ``mirror_step`` on the same batch, against NumPy.
+2. A mirror (exponentiated-gradient) step ``exponentiated_gradient_step`` (core ``Simplex("mirror")``)
+   on the same batch, against NumPy.
 3. A basin map of the 3-simplex: 10⁵ Dirichlet(1) starts of the ch08 multi-well reasoning field
    (natural-gradient field, Euler η = 0.5) through ``terrainlab.dynamics.basin_map``, against a plain
    NumPy Euler loop of the same field; target < 5 s.
@@ -26,7 +27,12 @@ import time
 import numpy as np
 import torch
 
-from terrainlab.belief import GradientField, MultiWellEnergy, mirror_step, project_simplex
+from terrainlab.belief import (
+    GradientField,
+    MultiWellEnergy,
+    exponentiated_gradient_step,
+    project_simplex,
+)
 from terrainlab.dynamics import basin_map, dirichlet_starts
 
 
@@ -103,11 +109,11 @@ def main(argv=None):
     pn, gn = p.numpy(), gr.numpy()
     # correctness first
     assert np.allclose(project_simplex(v[:100]).numpy(), np_project_simplex(vn[:100]), atol=1e-6)
-    assert np.allclose(mirror_step(p[:100], gr[:100], 0.3).numpy(), np_mirror_step(pn[:100], gn[:100], 0.3),
-                       atol=1e-6)
+    assert np.allclose(exponentiated_gradient_step(p[:100], gr[:100], 0.3).numpy(),
+                       np_mirror_step(pn[:100], gn[:100], 0.3), atol=1e-6)
     res = alternate({"terrainlab project_simplex": lambda: project_simplex(v),
                      "numpy project_simplex": lambda: np_project_simplex(vn)}, reps)
-    res.update(alternate({"terrainlab mirror_step": lambda: mirror_step(p, gr, 0.3),
+    res.update(alternate({"terrainlab mirror_step": lambda: exponentiated_gradient_step(p, gr, 0.3),
                           "numpy mirror_step": lambda: np_mirror_step(pn, gn, 0.3)}, reps))
     print(f"\n[1-2] {N} beliefs x K = {K} (float32), median of {reps}")
     for k, t in res.items():

@@ -8,8 +8,10 @@ from torch.func import hessian
 from terrainlab.belief import (
     contraction_audit,
     energy,
+    energy_step,
     eta_crit_tangent,
     eta_max_book,
+    exponentiated_gradient_step,
     fisher_metric_tangent,
     from_xy,
     grad_energy,
@@ -18,7 +20,6 @@ from terrainlab.belief import (
     kappa_book,
     kl,
     logit_step,
-    mirror_step,
     natural_gradient,
     project_simplex,
     projected_step,
@@ -28,7 +29,6 @@ from terrainlab.belief import (
     theta_max,
     threshold_scan,
     to_xy,
-    yonglin_step,
 )
 
 D = torch.float64
@@ -55,24 +55,24 @@ def test_steps_stay_on_simplex_and_agree_to_first_order(seed):
     g = torch.Generator().manual_seed(seed)
     p = sample_dirichlet(6, 4, generator=g, dtype=D) * 0.9 + 0.025
     gr = torch.randn(6, 4, generator=g, dtype=D)
-    for step in (projected_step, mirror_step, logit_step):
+    for step in (projected_step, exponentiated_gradient_step, logit_step):
         q = step(p, gr, 0.3)
         assert bool((q >= 0).all()) and torch.allclose(q.sum(-1), torch.ones(6, dtype=D))
     # mirror step and natural-gradient step agree to first order in η
     h = 1e-5
-    m = mirror_step(p, gr, h)
+    m = exponentiated_gradient_step(p, gr, h)
     assert float((m - (p - h * natural_gradient(p, gr))).abs().max()) < 1e-8
     # mirror step is the argmin of <g,q> + KL(q||p)/η: beats random points
     q = sample_dirichlet(200, 4, generator=g, dtype=D)
     eta = 0.7
-    m = mirror_step(p[:1], gr[:1], eta)
+    m = exponentiated_gradient_step(p[:1], gr[:1], eta)
     obj = lambda x: (gr[:1] * x).sum(-1) + kl(x, p[:1]) / eta  # noqa: E731
     assert bool((obj(q) >= obj(m) - 1e-12).all())
 
 
 def test_mirror_keeps_zero_coordinates_and_logit_gradient():
     p = torch.tensor([0.5, 0.5, 0.0], dtype=D)
-    assert float(mirror_step(p, torch.tensor([1.0, 0.0, -50.0], dtype=D), 1.0)[2]) == 0.0
+    assert float(exponentiated_gradient_step(p, torch.tensor([1.0, 0.0, -50.0], dtype=D), 1.0)[2]) == 0.0
     # logit step = GD on z for E(softmax z): compare with autograd
     z = torch.tensor([0.3, -0.1, 0.4], dtype=D, requires_grad=True)
     E = energy(torch.softmax(z, -1), PSTAR)
@@ -80,11 +80,11 @@ def test_mirror_keeps_zero_coordinates_and_logit_gradient():
     pz = torch.softmax(z.detach(), -1)
     expect = torch.softmax(z.detach() - 0.1 * gz, -1)
     assert torch.allclose(logit_step(pz, grad_energy(pz, PSTAR), 0.1), expect)
-    assert torch.allclose(yonglin_step(pz, PSTAR, 0.1, "logit"), expect)
-    with pytest.raises(ValueError, match="geometry"):
-        yonglin_step(pz, PSTAR, 0.1, "bogus")
+    assert torch.allclose(energy_step(pz, PSTAR, 0.1, "logit"), expect)
+    with pytest.raises(ValueError, match="projection"):
+        energy_step(pz, PSTAR, 0.1, "bogus")
     with pytest.raises(ValueError, match="eta"):
-        mirror_step(pz, pz, -1.0)
+        exponentiated_gradient_step(pz, pz, -1.0)
 
 
 @pytest.mark.parametrize("K", [2, 3, 7])
@@ -162,7 +162,7 @@ def test_exact_threshold_matches_a_scan_for_K4():
 def test_contraction_audit_detects_the_counterexample_and_passes_a_true_contraction():
     g = torch.Generator().manual_seed(0)
     eta = 0.8 * float(eta_max_book(PSTAR))
-    bad = contraction_audit(lambda p: yonglin_step(p, PSTAR, eta), PSTAR, n_pairs=2000, n_starts=2000,
+    bad = contraction_audit(lambda p: energy_step(p, PSTAR, eta), PSTAR, n_pairs=2000, n_starts=2000,
                             generator=g, extra_starts=torch.tensor([[1e-4, 0.5, 0.4999]], dtype=D))
     assert bad.pair_ratio_frac_gt1 > 0.05 and bad.n_cycles >= 1 and bad.energy_ratio_frac_inf > 0
     # a linear contraction toward p*: p ↦ p* + 0.5 (p − p*) contracts KL on every pair

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch.func import grad, hessian, vmap
 
+from terrainlab.core.validate import check_tensor
+
+from .simplex import _check_p, _traced
+
 __all__ = [
     "half_sq_norm",
     "neg_entropy",
@@ -68,14 +72,17 @@ def burg_entropy(p: torch.Tensor) -> torch.Tensor:
 
 def _check_pair(p, q, names=("p", "q")):
     for x, n in zip((p, q), names):
-        if not torch.is_tensor(x) or not torch.is_floating_point(x):
-            raise ValueError(f"{n} must be a floating-point tensor")
-        if x.ndim == 0:
-            raise ValueError(f"{n} must have at least one dimension (the coordinates)")
+        check_tensor(x, n, min_ndim=1)
     if p.shape[-1] != q.shape[-1]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same last dimension, got {p.shape[-1]} and {q.shape[-1]}"
         )
+
+
+def _check_nonnegative(x, name):
+    # generalised (unnormalised) vectors: finite and >= 0, one reduction and one host sync
+    if x.numel() and not _traced(x) and not bool(torch.isfinite(x.sum()) & (x.amin() >= 0)):
+        raise ValueError(f"{name} must be finite and nonnegative")
 
 
 def _grad_of(F):
@@ -104,28 +111,36 @@ def bregman(F, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return F(p) - F(q) - (gq * (p - q)).sum(-1)
 
 
+def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Σ p log(p/q) without validation (the kernel of :func:`kl`, for loops and energies)."""
+    # xlogy(p, 0) = -inf for p > 0 gives +inf; inf - inf cannot occur since xlogy(p, p) is finite.
+    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1)
+
+
 def kl(p: torch.Tensor, q: torch.Tensor, *, generalized: bool = False) -> torch.Tensor:
     """KL(p‖q) = Σ p_i log(p_i/q_i), numerically safe: 0·log 0 = 0, and +∞ where q_i = 0 < p_i.
 
-    ``generalized=True`` adds Σ (q_i − p_i) (the I-divergence of unnormalised vectors). In nats.
-    Kullback & Leibler (1951).
+    ``p`` and ``q`` must be probability vectors (``ValueError`` otherwise: off the simplex the sum
+    can be negative). ``generalized=True`` adds Σ (q_i − p_i) (the I-divergence of unnormalised
+    vectors, which need only be ≥ 0). In nats. Kullback & Leibler (1951).
 
     Example:
         >>> kl(torch.tensor([0.9, 0.1]), torch.tensor([0.5, 0.5]))   # nats (0.531 bits)
         tensor(0.3681)
     """
     _check_pair(p, q)
-    out = (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1)
-    # xlogy(p, 0) = -inf for p > 0 gives +inf; inf - inf cannot occur since xlogy(p, p) is finite.
     if generalized:
-        out = out + (q - p).sum(-1)
-    return out
+        _check_nonnegative(p, "p")
+        _check_nonnegative(q, "q")
+        return _kl(p, q) + (q - p).sum(-1)
+    _check_p(p, "p")
+    _check_p(q, "q")
+    return _kl(p, q)
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy H(p) = −Σ p log p in nats (0 log 0 = 0)."""
-    if not torch.is_tensor(p) or p.ndim == 0:
-        raise ValueError("p must be a tensor with at least one dimension")
+    """Shannon entropy H(p) = −Σ p log p in nats (0 log 0 = 0); ``p`` must be probability vectors."""
+    _check_p(p, "p")
     return -torch.xlogy(p, p).sum(-1)
 
 
@@ -145,6 +160,8 @@ def kl_quadratic_approx(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """The local quadratic ½ Σ (p_i − q_i)²/q_i ≈ KL(p‖q) (second-order Taylor expansion at q;
     the χ²/2 divergence). Error is O(‖p − q‖³)."""
     _check_pair(p, q)
+    _check_p(p, "p")
+    _check_p(q, "q")
     return 0.5 * ((p - q) ** 2 / q).sum(-1)
 
 

@@ -6,7 +6,8 @@ Closed forms (p in the interior of Δ^{K−1}):
     E(p) = Σ p*_i log(p*_i / p_i),   ∇E(p) = −p*/p,   ∇²E(p) = diag(p*_i / p_i²)
 
 (the Hessian is diag(1/p) only at p = p*). The projected Euler step is
-Φ_η(p) = proj_Δ(p − η∇E(p)). At the fixed point p* its Jacobian on the tangent space {Σv = 0} is
+Φ_η(p) = proj_Δ(p − η∇E(p)) (:func:`energy_step`; iterated, it is a core ``rollout`` of
+:func:`energy_field` with ``Simplex("euclid")``). At the fixed point p* its Jacobian on the tangent space {Σv = 0} is
 I − η·Bᵀ diag(1/p*) B (B an orthonormal tangent basis), so p* is linearly stable exactly for
 
     η < η_crit = 2/θ_max,   θ_max = λ_max(Bᵀ diag(1/p*) B),
@@ -22,16 +23,26 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch.func import hessian, vmap
 
-from terrainlab.core import Simplex, rollout
+from terrainlab.core import Simplex, map_field, rollout
+from terrainlab.core.cycles import detect_cycle
+from terrainlab.core.geometry import simplex_rule
+from terrainlab.core.validate import (
+    check_callable,
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_tensor,
+)
 
-from .divergences import kl
-from .simplex import _check_p, mirror_step, project_simplex, sample_dirichlet, tangent_basis
+from .divergences import _kl
+from .simplex import _check_p, project_simplex, sample_dirichlet, tangent_basis
 
 __all__ = [
     "energy",
@@ -43,6 +54,7 @@ __all__ = [
     "eta_crit_tangent",
     "hessian_tangent",
     "energy_field",
+    "energy_step",
     "yonglin_step",
     "ThresholdScan",
     "threshold_scan",
@@ -55,7 +67,11 @@ def energy(p: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:
     """E(p) = KL(p*‖p); +∞ where p_i = 0 < p*_i."""
     _check_p(p)
     _check_p(p_star, "p_star")
-    return kl(p_star, p)
+    return _kl(p_star, p)
+
+
+def _grad_energy(p, p_star, clip):
+    return -p_star / (p.clamp(min=clip) if clip is not None else p)
 
 
 def grad_energy(p: torch.Tensor, p_star: torch.Tensor, clip: float | None = None) -> torch.Tensor:
@@ -63,7 +79,7 @@ def grad_energy(p: torch.Tensor, p_star: torch.Tensor, clip: float | None = None
     1e−12) so the gradient stays finite at the boundary."""
     _check_p(p)
     _check_p(p_star, "p_star")
-    return -p_star / (p.clamp(min=clip) if clip is not None else p)
+    return _grad_energy(p, p_star, clip)
 
 
 def hess_energy(p: torch.Tensor, p_star: torch.Tensor) -> torch.Tensor:
@@ -105,8 +121,7 @@ def hessian_tangent(energy_fn: Callable[[torch.Tensor], torch.Tensor], p: torch.
     """Bᵀ ∇²E(p) B, the Hessian of ``energy_fn`` restricted to the tangent space, by autograd
     (``torch.func.hessian`` under ``vmap``), shape (..., K−1, K−1). ``energy_fn`` maps (K,) → ()
     (and, batched, (..., K) → (...))."""
-    if not callable(energy_fn):
-        raise ValueError("energy_fn must be callable")
+    check_callable(energy_fn, "energy_fn")
     _check_p(p)
     K = p.shape[-1]
     flat = p.reshape(-1, K)
@@ -115,30 +130,67 @@ def hessian_tangent(energy_fn: Callable[[torch.Tensor], torch.Tensor], p: torch.
     return (B.T @ H @ B).reshape(*p.shape[:-1], K - 1, K - 1)
 
 
-def energy_field(p_star: torch.Tensor, eta_scale: torch.Tensor | float = 1.0, clip: float | None = 1e-12):
-    """The field F(p) = −s·∇E(p) = s·p*/p for rollout (``eta_scale`` s may be a per-row tensor so
-    many step sizes run in one batch with rollout's η = 1)."""
+def energy_field(p_star: torch.Tensor, eta_scale: torch.Tensor | float = 1.0, clip: float | None = 1e-12, *,
+                 natural: bool = False):
+    """The field of E = KL(p*‖p) for ``rollout``, scaled by ``eta_scale`` s (a per-row tensor lets many
+    step sizes run in one batch with rollout's η = 1):
 
-    def field(p, t=0.0):
-        return -eta_scale * grad_energy(p, p_star, clip)
+    - ``natural=False``: F(p) = −s·∇E(p) = s·p*/p (Euclidean gradient; p floored at ``clip``);
+    - ``natural=True``:  F(p) = −s·p ⊙ (∇E − ⟨p, ∇E⟩) = s·(p* − p), the Fisher natural gradient
+      (Amari 1998), bounded and tangent.
+
+    With the core landings these are the three classic steps on E:
+    ``Simplex("euclid")`` + Euclidean field = projected gradient descent proj_Δ(p − η∇E) (the book's
+    §5.9 operator); ``Simplex("mirror")`` + natural field = exponentiated gradient p ∝ p·e^{−η∇E}
+    (the landing maps Δ/p = η(p*/p − 1) to dual coordinates); ``Simplex("logit")`` + natural field =
+    gradient descent on the logits, z ← z − η(p − p*) (∇_z E = p − p*).
+
+    Example:
+        >>> from terrainlab.core import Simplex, rollout
+        >>> ps = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)
+        >>> tr = rollout(energy_field(ps, natural=True), torch.full((3,), 1 / 3, dtype=torch.float64),
+        ...              eta=0.5, steps=60, geometry=Simplex("mirror"), record="last")
+        >>> bool((tr.final - ps).abs().max() < 1e-12)
+        True
+    """
+    _check_p(p_star, "p_star")
+    if natural:
+
+        def field(p, t=0.0):
+            return eta_scale * (p_star - p)
+
+    else:
+
+        def field(p, t=0.0):
+            return -eta_scale * _grad_energy(p, p_star, clip)
 
     return field
 
 
+def energy_step(p: torch.Tensor, p_star: torch.Tensor, eta, projection: str = "euclid",
+                clip: float | None = 1e-12) -> torch.Tensor:
+    """The one-step map Φ_η(p) of gradient descent on E = KL(p*‖p), landed by the core rule
+    ``Simplex(projection).descend(p, ∇E(p), η)``:
+
+    ``"euclid"`` proj_Δ(p − η∇E) (the book's §5.9 operator and script), ``"mirror"`` exponentiated
+    gradient p ∝ p·exp(−η∇E), ``"logit"`` softmax(log p − η (p − p*)) (gradient descent on the
+    logits). ∇E = −p*/p with p floored at ``clip``. Iterating it is a rollout of
+    :func:`energy_field` (see there); this is the map itself, for audits and Jacobians.
+    """
+    _check_p(p)
+    _check_p(p_star, "p_star")
+    rule = Simplex(simplex_rule(projection))
+    return rule.descend(p, _grad_energy(p, p_star, clip), eta)
+
+
 def yonglin_step(p: torch.Tensor, p_star: torch.Tensor, eta, geometry: str = "euclidean_projected",
                  clip: float | None = 1e-12) -> torch.Tensor:
-    """One step on E = KL(p*‖p): ``"euclidean_projected"`` proj_Δ(p − η∇E) (the book's §5.9
-    operator and script), ``"mirror"`` exponentiated gradient p ∝ p·exp(−η∇E), ``"logit"``
-    softmax(log p − η ∇_z E) = softmax(log p − η (p − p*)) (gradient descent on the logits)."""
-    g = grad_energy(p, p_star, clip)
-    if geometry == "euclidean_projected":
-        return project_simplex(p - eta * g)
-    if geometry == "mirror":
-        return mirror_step(p, g, eta)
-    if geometry == "logit":
-        tiny = torch.finfo(p.dtype).tiny
-        return torch.softmax(torch.log(p.clamp(min=tiny)) - eta * (p - p_star), dim=-1)
-    raise ValueError(f"geometry must be 'euclidean_projected', 'mirror' or 'logit', got {geometry!r}")
+    """Deprecated: :func:`energy_step` (the name says what the step does; ``geometry`` is now
+    ``projection`` and ``"euclidean_projected"`` is ``"euclid"``)."""
+    warnings.warn("terrainlab.belief.yonglin_step is deprecated; use energy_step(p, p_star, eta, projection)",
+                  DeprecationWarning, stacklevel=2)
+    rule = "euclid" if geometry == "euclidean_projected" else simplex_rule(geometry, "geometry")
+    return energy_step(p, p_star, eta, rule, clip)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,13 +228,12 @@ def threshold_scan(targets: torch.Tensor, etas: torch.Tensor, *, mode: str = "lo
     ``mode="global"``: start at ``starts`` (default uniform); stable ("converged") when
     KL(q‖p_T) < ``tol`` for every start.
     """
+    check_tensor(targets, "targets", ndim=2)
     _check_p(targets, "targets")
-    if targets.ndim != 2:
-        raise ValueError("targets must be a (N, K) batch of beliefs")
-    if mode not in ("local", "global"):
-        raise ValueError(f"mode must be 'local' or 'global', got {mode!r}")
-    if not torch.is_tensor(etas) or etas.ndim != 1 or not bool((etas > 0).all()):
-        raise ValueError("etas must be a 1-D tensor of step sizes > 0")
+    check_choice(mode, "mode", ("local", "global"))
+    check_tensor(etas, "etas", ndim=1)
+    if not bool(((etas > 0) & torch.isfinite(etas)).all()):
+        raise ValueError("etas must hold finite step sizes > 0")
     t0 = time.perf_counter()
     N, K = targets.shape
     E = etas.shape[0]
@@ -208,7 +259,7 @@ def threshold_scan(targets: torch.Tensor, etas: torch.Tensor, *, mode: str = "lo
         dT = (pT - Q).norm(dim=-1)
         ok = torch.isfinite(dT) & (dT < d0)
     else:
-        ok = kl(Q, pT) < tol
+        ok = _kl(Q, pT) < tol
     stable = ok.reshape(N, E, S).all(-1)
     big = torch.where(stable, etas[None, :], torch.full_like(etas[None, :], -math.inf)).amax(-1)
     largest = torch.where(torch.isfinite(big), big, torch.full_like(big, math.nan))
@@ -254,48 +305,54 @@ def _ratio_stats(num, den):
     return r, sup, float((r > 1).double().mean()), float((~torch.isfinite(r)).double().mean())
 
 
-def find_cycles(step_fn: Callable[[torch.Tensor], torch.Tensor], p0: torch.Tensor, steps: int = 300,
-                max_period: int = 8, tol: float = 1e-9) -> torch.Tensor:
-    """Per-row cycle detection: iterate ``steps`` times, then flag rows that return within ``tol``
-    of a state 2..max_period steps back while still moving. Returns (n,) bool."""
-    p = p0
-    for _ in range(steps):
-        p = step_fn(p)
-    hist = [p]
-    for _ in range(max_period):
-        hist.append(step_fn(hist[-1]))
-    last = hist[-1]
-    moving = (last - hist[-2]).abs().amax(-1) > tol
-    back = torch.zeros(p0.shape[0], dtype=torch.bool)
-    for k in range(2, max_period + 1):
-        back |= (last - hist[-1 - k]).abs().amax(-1) <= tol
-    return moving & back
+def _ends_on_cycle(step_fn, starts: torch.Tensor, steps: int, max_period: int, tol: float) -> torch.Tensor:
+    """(n,) bool: the orbit of each start under the map ends on a cycle of period 2..max_period.
+
+    The orbit is a core rollout of the map's residual field Φ(p) − p (Euler with η = 1 iterates Φ):
+    ``steps`` steps of transient, then a window of 2·max_period steps read by the core cycle test
+    (:func:`terrainlab.core.cycles.detect_cycle`: the tail repeats within ``tol`` for two full
+    periods). Only rows still moving at the end can cycle, so only they are tested."""
+    field = map_field(step_fn)
+    tail = rollout(field, starts, eta=1.0, steps=steps, record="last").final
+    window = rollout(field, tail, eta=1.0, steps=2 * max_period).states  # (2P + 1, n, K)
+    moving = ((window[-1] - window[-2]).abs().amax(-1) > tol).nonzero()[:, 0]
+    out = torch.zeros(starts.shape[0], dtype=torch.bool, device=starts.device)
+    if len(moving):
+        found = detect_cycle(window[:, moving], max_period, tol=tol, min_repeats=2)
+        out[moving] = torch.tensor([c.period >= 2 for c in found], device=starts.device)
+    return out
 
 
 def contraction_audit(step_fn: Callable[[torch.Tensor], torch.Tensor], p_star: torch.Tensor, *,
                       n_pairs: int = 20000, n_starts: int = 20000, K: int | None = None,
                       generator: torch.Generator | None = None, orbit_steps: int = 300,
-                      extra_starts: torch.Tensor | None = None) -> ContractionAudit:
+                      extra_starts: torch.Tensor | None = None, max_period: int = 8,
+                      cycle_tol: float = 1e-9) -> ContractionAudit:
     """Audit the claim that ``step_fn`` (a batched map Δ → Δ) contracts KL from any initial belief:
-    pairs and starts ~ Dirichlet(1) (uniform on the simplex), plus ``extra_starts``."""
-    if not callable(step_fn):
-        raise ValueError("step_fn must be a callable batched map from beliefs to beliefs")
+    pairs and starts ~ Dirichlet(1) (uniform on the simplex), plus ``extra_starts``. Orbits run
+    ``orbit_steps`` steps through core ``rollout`` and count as cycles when they end on a period
+    2..``max_period`` cycle within ``cycle_tol`` (a contraction has none)."""
+    check_callable(step_fn, "step_fn")
     _check_p(p_star, "p_star")
+    check_int(orbit_steps, "orbit_steps", minimum=0)
+    check_int(max_period, "max_period", minimum=2)
+    check_nonnegative(cycle_tol, "cycle_tol")
     t0 = time.perf_counter()
     K = K or p_star.shape[-1]
     dt = p_star.dtype
     p1 = sample_dirichlet(n_pairs, K, generator=generator, dtype=dt)
     p2 = sample_dirichlet(n_pairs, K, generator=generator, dtype=dt)
     q1, q2 = step_fn(p1), step_fn(p2)
-    _, psup, pgt, pinf = _ratio_stats(kl(q1, q2), kl(p1, p2))
+    _check_p(q1, "step_fn(p)")  # the audit measures KL, which needs beliefs on both sides
+    _, psup, pgt, pinf = _ratio_stats(_kl(q1, q2), _kl(p1, p2))
     eu = (q1 - q2).norm(dim=-1) / (p1 - p2).norm(dim=-1)
     s = sample_dirichlet(n_starts, K, generator=generator, dtype=dt)
     if extra_starts is not None:
-        s = torch.cat([s, extra_starts.to(dt)], 0)
-    e0 = kl(p_star.expand_as(s), s)
-    e1 = kl(p_star.expand_as(s), step_fn(s))
+        s = torch.cat([s, _check_p(extra_starts, "extra_starts").to(dt)], 0)
+    e0 = _kl(p_star.expand_as(s), s)
+    e1 = _kl(p_star.expand_as(s), step_fn(s))
     _, esup, egt, einf = _ratio_stats(e1, e0)
-    cyc = find_cycles(step_fn, s, steps=orbit_steps)
+    cyc = _ends_on_cycle(step_fn, s, orbit_steps, max_period, cycle_tol)
     ex = s[cyc.nonzero()[0, 0]].tolist() if bool(cyc.any()) else None
     return ContractionAudit(psup, pgt, pinf, esup, egt, einf, float(eu[torch.isfinite(eu)].max()),
                             int(cyc.sum()), ex, n_pairs, s.shape[0], time.perf_counter() - t0)

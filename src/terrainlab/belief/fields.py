@@ -12,11 +12,12 @@ fields are
 
 Landing (``proj``): ``"euclid"`` proj_Δ(p + ηF), ``"mirror"`` p ∝ p·exp(ηF/p) (exactly
 exponentiated gradient when F is the natural-gradient field), ``"logit"`` softmax(log p + ηF);
-these are the core ``Simplex`` geometries.
+these are the core ``Simplex`` geometries, and :func:`orbit` is core ``rollout`` with one of them.
 
-Also: temperature (Langevin) orbits p_{t+1} = proj_Δ(p + ηF + √(2ηT)ξ); the KL freeze rule;
-step counts and the freeze error bound in their corrected forms; ruggedness and the stability
-margin along a path.
+Also: temperature (Langevin) orbits p_{t+1} = proj_Δ(p + ηF + √(2ηT)ξ) (core ``EulerMaruyama``);
+the KL freeze rule (core ``KLFreeze``, read off a recorded trajectory by :func:`kl_freeze`); step
+counts and the freeze error bound in their corrected forms; ruggedness and the stability margin
+along a path.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch.func import grad, jacrev, vmap
 
-from terrainlab.core import EulerMaruyama, Simplex, rollout
+from terrainlab.core import EulerMaruyama, KLFreeze, MapField, Simplex, rollout
+from terrainlab.core.geometry import simplex_rule
+from terrainlab.core.validate import check_callable, check_number, check_positive, check_tensor
 
-from .divergences import kl
+from .divergences import _kl, kl
 from .energy import hessian_tangent
 from .simplex import tangent_project
 
@@ -55,9 +58,6 @@ __all__ = [
     "ruggedness",
     "stability_margin",
 ]
-
-_PROJ = {"euclid": "euclid", "mirror": "mirror", "logit": "logit", "softmax_logits": "logit"}
-
 
 @runtime_checkable
 class ReasoningField(Protocol):
@@ -87,9 +87,7 @@ class GradientField:
     """
 
     def __init__(self, energy: Callable[[torch.Tensor], torch.Tensor], natural: bool = False):
-        if not callable(energy):
-            raise ValueError(f"energy must be callable, got {type(energy).__name__}")
-        self.energy = energy
+        self.energy = check_callable(energy, "energy")
         self.natural = bool(natural)
         # closed-form gradient when the energy provides one (much faster than autograd in loops)
         self._g = energy.grad if callable(getattr(energy, "grad", None)) else _egrad(energy)
@@ -102,19 +100,6 @@ class GradientField:
 
     def __repr__(self):
         return f"GradientField(natural={self.natural})"
-
-
-class MapField:
-    """F(p) = Φ(p) − p for a batched belief update Φ: Δ → Δ. Euler with η = 1 iterates Φ;
-    fixed points of the field are fixed points Φ(p) = p of the map."""
-
-    def __init__(self, update: Callable[[torch.Tensor], torch.Tensor]):
-        if not callable(update):
-            raise ValueError(f"update must be callable, got {type(update).__name__}")
-        self.update = update
-
-    def __call__(self, p: torch.Tensor, t: float = 0.0) -> torch.Tensor:
-        return self.update(p) - p
 
 
 class MultiWellEnergy:
@@ -140,8 +125,7 @@ class MultiWellEnergy:
         w = torch.full((J,), 1.0 / J) if weights is None else torch.as_tensor(weights, dtype=anchors.dtype)
         if w.shape != (J,) or bool((w <= 0).any()):
             raise ValueError(f"weights must be {J} positive numbers, one per anchor")
-        if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
+        check_positive(tau, "tau")
         self.anchors, self.weights, self.tau = anchors, w.to(anchors.dtype), float(tau)
 
     def wells(self, p: torch.Tensor) -> torch.Tensor:
@@ -151,7 +135,7 @@ class MultiWellEnergy:
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         a = self.anchors.to(p)
         w = self.weights.to(p)
-        d = kl(a, p.unsqueeze(-2))
+        d = _kl(a, p.unsqueeze(-2))  # an energy is evaluated in loops and under torch.func: no checks
         return -self.tau * torch.logsumexp(torch.log(w) - d / self.tau, dim=-1)
 
     def _wells_fast(self, p: torch.Tensor) -> torch.Tensor:
@@ -197,8 +181,7 @@ def literal_def1_field(cond_logits: Callable[[torch.Tensor], torch.Tensor]):
     (the score identity in the conditioning variable). Provided only so tests can show it; use
     :class:`GradientField`, :class:`MapField` or a score toward a target instead.
     """
-    if not callable(cond_logits):
-        raise ValueError("cond_logits must be callable")
+    check_callable(cond_logits, "cond_logits")
 
     def logp(p1):
         return torch.log_softmax(cond_logits(p1), dim=-1)
@@ -218,10 +201,9 @@ def with_verifier(field, V: Callable[[torch.Tensor], torch.Tensor], eta_v: float
     """F_ver(p) = F(p) + η_v·P_T∇V(p): a verifier score V pushes beliefs toward higher V
     (the book's Def. 6). For small η_v a hyperbolic attractor of F only moves (implicit function
     theorem); it disappears at a saddle-node bifurcation, which continuation locates."""
-    if not callable(field) or not callable(V):
-        raise ValueError("field and V must be callable")
-    if not math.isfinite(eta_v) or eta_v < 0:
-        raise ValueError(f"eta_v must be a finite number >= 0, got {eta_v!r}")
+    check_callable(field, "field")
+    check_callable(V, "V")
+    check_number(eta_v, "eta_v", minimum=0)
     gV = _egrad(V)
 
     def F(p, t=0.0):
@@ -233,10 +215,9 @@ def with_verifier(field, V: Callable[[torch.Tensor], torch.Tensor], eta_v: float
 def with_reward(energy: Callable, R: Callable, lam: float):
     """E_λ(p) = E(p) − λR(p) (the book's Def. 7 energy). Fixed points are not preserved in
     general: a reward bump can create new minima through a saddle-node bifurcation."""
-    if not callable(energy) or not callable(R):
-        raise ValueError("energy and R must be callable")
-    if not math.isfinite(lam):
-        raise ValueError(f"lam must be finite, got {lam!r}")
+    check_callable(energy, "energy")
+    check_callable(R, "R")
+    check_number(lam, "lam")
 
     def E(p):
         return energy(p) - lam * R(p)
@@ -244,14 +225,18 @@ def with_reward(energy: Callable, R: Callable, lam: float):
     return E
 
 
+def _geometry(proj: str, p0: torch.Tensor) -> Simplex:
+    geometry = Simplex(simplex_rule(proj, "proj"))
+    geometry.validate(p0, "p0")  # name the caller's argument, not rollout's s0
+    return geometry
+
+
 def orbit(field, p0: torch.Tensor, eta: float, steps: int, *, proj: str = "euclid", stop=None,
           record="all"):
     """p_{t+1} = land(p_t, η F(p_t)) through core ``rollout`` with ``Simplex(proj)``; returns the
-    core ``Trajectory``. ``proj`` ∈ {"euclid", "mirror", "logit" (= "softmax_logits")}."""
-    if proj not in _PROJ:
-        raise ValueError(f"proj must be one of {tuple(_PROJ)}, got {proj!r}")
-    return rollout(field, p0, eta=eta, steps=steps, geometry=Simplex(_PROJ[proj]), stop=stop,
-                   record=record)
+    core ``Trajectory``. ``proj`` ∈ {"euclid", "mirror", "logit"} (``"softmax_logits"``, the old
+    spelling of ``"logit"``, warns). ``stop`` takes core rules, e.g. ``KLFreeze(eps, m)``."""
+    return rollout(field, p0, eta=eta, steps=steps, geometry=_geometry(proj, p0), stop=stop, record=record)
 
 
 def langevin_orbit(field, p0: torch.Tensor, eta: float, T, steps: int, *,
@@ -271,13 +256,10 @@ def langevin_orbit(field, p0: torch.Tensor, eta: float, T, steps: int, *,
             return g
 
     else:
-        if not (isinstance(T, (int, float)) and T >= 0 and math.isfinite(T)):
-            raise ValueError(f"T must be a finite temperature >= 0, got {T!r}")
-        diffusion = math.sqrt(2 * T)
-    if proj not in _PROJ:
-        raise ValueError(f"proj must be one of {tuple(_PROJ)}, got {proj!r}")
+        diffusion = math.sqrt(2 * check_number(T, "T", minimum=0))
+    geometry = _geometry(proj, p0)
     return rollout(field, p0, eta=eta, steps=steps, scheme=EulerMaruyama(diffusion, generator),
-                   geometry=Simplex(_PROJ[proj]), record=record)
+                   geometry=geometry, record=record)
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,8 +293,7 @@ def steps_to_eps_book(D0, eps, k):
 
 def kl_increments(beliefs: torch.Tensor) -> torch.Tensor:
     """Δ_t = KL(p_t‖p_{t−1}) along a trajectory (T+1, …, K) → (T, …)."""
-    if not torch.is_tensor(beliefs) or beliefs.ndim < 2:
-        raise ValueError("beliefs must be a (T+1, ..., K) trajectory")
+    check_tensor(beliefs, "beliefs", min_ndim=2)
     return kl(beliefs[1:], beliefs[:-1])
 
 
@@ -328,19 +309,15 @@ def estimate_contraction(beliefs: torch.Tensor, *, worst: bool = False) -> float
 
 
 def kl_freeze(beliefs: torch.Tensor, eps: float, m: int = 1) -> int | None:
-    """The freeze step: the first t at which Δ_s = KL(p_s‖p_{s−1}) < ε has held for m consecutive
-    steps s = t−m+1..t (same rule as core ``KLFreeze``); None if it never freezes."""
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if not (isinstance(m, int) and m >= 1):
-        raise ValueError(f"m must be an int >= 1, got {m!r}")
-    d = kl_increments(beliefs)
-    if d.ndim > 1:
-        d = d.reshape(d.shape[0], -1).amax(-1)
-    run = 0
-    for t, x in enumerate(d.tolist(), start=1):
-        run = run + 1 if x < eps else 0
-        if run >= m:
+    """The step at which core ``KLFreeze(eps, m)`` stops a run that produced ``beliefs`` (T+1, …, K):
+    the first t at which Δ_s = KL(p_s‖p_{s−1}) < ε has held (for every row) at m consecutive steps
+    s = t−m+1..t; None if it never freezes. For a run still to be made, pass the rule to
+    ``rollout``/:func:`orbit` as ``stop=KLFreeze(eps, m)`` instead."""
+    rule = KLFreeze(eps, m)
+    check_tensor(beliefs, "beliefs", min_ndim=2)
+    rule.reset()
+    for t in range(1, beliefs.shape[0]):
+        if rule(beliefs[t - 1], beliefs[t], t):
             return t
     return None
 

@@ -3,31 +3,60 @@ the next state.
 
 - :class:`Euclidean`: S + ΔS.
 - :class:`Simplex`: the state is a probability vector p on Δ^{K−1} (last dimension), and
-  ``projection`` says how p + Δ is brought back onto the simplex:
-  ``"euclid"``  proj_Δ(p + Δ), the sort-based Euclidean projection (Held, Wolfe & Crowder 1974;
-                Duchi et al. 2008);
-  ``"mirror"``  p ∝ p·exp(Δ/p), the entropic-mirror (exponentiated-gradient) landing, which agrees
-                with p + Δ to first order; for Δ = −η·p⊙∇E it is exactly exponentiated gradient
-                p ∝ p·exp(−η∇E) (Kivinen & Warmuth 1997; Beck & Teboulle 2003);
-  ``"logit"``   p = softmax(log p + Δ): the increment is taken in logit coordinates.
+  ``projection`` names the one rule by which a step is brought back onto the simplex:
+
+  ==========  ===============================  =======================================================
+  rule        ``land(p, Δ)`` (what rollout      ``descend(p, g, η)`` (a gradient step on a function
+              hands over: an increment Δ)       with Euclidean gradient g)
+  ==========  ===============================  =======================================================
+  ``euclid``  proj_Δ(p + Δ)                    proj_Δ(p − η g)
+  ``mirror``  p ∝ p·exp(Δ/p)                   p ∝ p·exp(−η g)   (exponentiated gradient)
+  ``logit``   p = softmax(log p + Δ)           p = softmax(log p − η ∇_z),  ∇_z = p ⊙ (g − ⟨p, g⟩)
+  ==========  ===============================  =======================================================
+
+  ``euclid`` is the sort-based Euclidean projection (Held, Wolfe & Crowder 1974; Duchi et al. 2008).
+  ``mirror`` is the entropic mirror map: the increment is moved to dual (log) coordinates by the
+  metric diag(1/p), so it agrees with p + Δ to first order, and for Δ = −η·p ⊙ ∇E it is exactly
+  exponentiated gradient (Kivinen & Warmuth 1997; Beck & Teboulle 2003). ``logit`` takes the
+  increment in logit coordinates z = log p; ``descend`` pulls the gradient back through softmax.
+  Both multiplicative rules are one kernel, p ∝ p·exp(u): a zero coordinate stays zero, an
+  overflowing increment saturates to the vertex instead of NaN, and NaN propagates (so a rollout
+  reports ``nonfinite`` rather than raising).
+
+``land`` and ``descend`` are the hot path: they never validate and never synchronise with the host.
+:func:`project_simplex` is the public, validated entry to the Euclidean rule.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
+from .validate import check_simplex, check_tensor
+
 _PROJECTIONS = ("euclid", "mirror", "logit")
+#: spellings used before the rules had one name each (accepted with a DeprecationWarning)
+_OLD_NAMES = {"euclidean_projected": "euclid", "softmax_logits": "logit"}
 
 
-def project_simplex(v: torch.Tensor) -> torch.Tensor:
-    """Euclidean projection of each row (last dimension) of ``v`` onto the probability simplex.
+def simplex_rule(projection: str, name: str = "projection") -> str:
+    """The canonical name of a simplex landing rule: ``"euclid"``, ``"mirror"`` or ``"logit"``.
 
-    argmin_{p ∈ Δ} ‖p − v‖² = max(v − τ, 0) with τ chosen so the result sums to one; τ is found by
-    sorting (Held, Wolfe & Crowder 1974; Duchi, Shalev-Shwartz, Singer & Chandra 2008). Batched,
-    differentiable almost everywhere, O(K log K) per row.
+    The old spellings ``"euclidean_projected"`` and ``"softmax_logits"`` are accepted for one release
+    with a ``DeprecationWarning``; anything else raises ``ValueError`` naming ``name``.
     """
-    if v.ndim == 0:
-        raise ValueError("v must have at least one dimension (the simplex coordinates)")
+    if projection in _OLD_NAMES:
+        new = _OLD_NAMES[projection]
+        warnings.warn(f"{name}={projection!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=3)
+        return new
+    if projection not in _PROJECTIONS:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, _PROJECTIONS))}, got {projection!r}")
+    return projection
+
+
+def _project(v: torch.Tensor) -> torch.Tensor:
+    """The sort-based projection kernel (no validation; see :func:`project_simplex`)."""
     K = v.shape[-1]
     # the projection is invariant to adding c·1; shifting by the row maximum keeps the arithmetic
     # near the result's scale, so huge steps (a field blowing up at the boundary) stay accurate
@@ -40,6 +69,44 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
     rho = cond.to(torch.int64).sum(dim=-1, keepdim=True).clamp(min=1)
     tau = torch.gather(css, -1, rho - 1) / rho.to(v.dtype)
     return torch.clamp(v - tau, min=0)
+
+
+def project_simplex(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of each row (last dimension) of ``v`` onto the probability simplex.
+
+    argmin_{p ∈ Δ} ‖p − v‖² = max(v − τ, 0) with τ chosen so the result sums to one; τ is found by
+    sorting (Held, Wolfe & Crowder 1974; Duchi, Shalev-Shwartz, Singer & Chandra 2008). Batched,
+    differentiable almost everywhere, O(K log K) per row.
+
+    Raises ``ValueError`` for an integer, empty-shaped or non-finite ``v`` (the projection of NaN is
+    not a belief). ``Simplex("euclid").land`` is the same rule without the checks, for hot loops.
+
+    Example:
+        >>> project_simplex(torch.tensor([0.9, 0.6, -1.0]))
+        tensor([0.6500, 0.3500, 0.0000])
+    """
+    check_tensor(v, "v", min_ndim=1)
+    if torch.is_complex(v):
+        raise ValueError(f"v must be a real floating-point tensor, got dtype {v.dtype}")
+    # one pass, one host sync: amax/amin propagate NaN and ±inf
+    if v.numel() and not bool(torch.isfinite(v.amax()) & torch.isfinite(v.amin())):
+        raise ValueError("v must be finite (no NaN or inf)")
+    return _project(v)
+
+
+def _tilt(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """p ∝ p·exp(u) along the last dimension, as softmax(log p + u): zeros of p stay zero.
+
+    The one kernel of the multiplicative rules. ``u`` must not be +inf where p > 0 (callers
+    saturate it); NaN propagates."""
+    return torch.softmax(torch.log(p) + u, dim=-1)
+
+
+def _saturate(u: torch.Tensor) -> torch.Tensor:
+    # an increment that overflowed to +inf becomes the largest float (the row lands on that vertex);
+    # NaN and −inf are left alone
+    big = torch.finfo(u.dtype).max
+    return torch.nan_to_num(u, nan=float("nan"), posinf=big, neginf=-float("inf"))
 
 
 def simplex_tangent_basis(K: int, dtype=None, device=None) -> torch.Tensor:
@@ -74,39 +141,54 @@ class Euclidean:
 
 
 class Simplex:
-    """The probability simplex {p ≥ 0, Σp = 1} along the last dimension."""
+    """The probability simplex {p ≥ 0, Σp = 1} along the last dimension, landed by one rule
+    (``"euclid"``, ``"mirror"`` or ``"logit"``; see the module docstring for the formulas).
+
+    Example:
+        >>> p = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+        >>> g = torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)
+        >>> q = Simplex("mirror").descend(p, g, 0.1)          # exponentiated gradient
+        >>> torch.allclose(q, p * torch.exp(-0.1 * g) / (p * torch.exp(-0.1 * g)).sum())
+        True
+    """
 
     def __init__(self, projection: str = "euclid"):
-        if projection not in _PROJECTIONS:
-            raise ValueError(f"projection must be one of {_PROJECTIONS}, got {projection!r}")
-        self.projection = projection
+        self.projection = simplex_rule(projection)
 
     def land(self, p, increment):
+        """The next state from an increment Δ in p-coordinates (what ``rollout`` hands over)."""
         if self.projection == "euclid":
-            return project_simplex(p + increment)
-        # Multiplicative landings: a zero coordinate stays zero (log 0 = −inf), and an overflowing
-        # logit saturates to the largest float so softmax returns the vertex instead of NaN.
-        inside = p > 0
-        logp = torch.log(p)
+            return _project(p + increment)
         if self.projection == "mirror":
-            logits = torch.where(inside, logp + increment / torch.where(inside, p, 1), logp)
-        else:  # logit
-            logits = torch.where(inside, logp + increment, logp)
-        big = torch.finfo(p.dtype).max
-        logits = torch.nan_to_num(logits, nan=float("nan"), posinf=big, neginf=-float("inf"))
-        return torch.softmax(logits, dim=-1)
+            inside = p > 0
+            # Δ/p: the increment in dual (log) coordinates; 0 where p = 0 (those coordinates stay 0)
+            u = torch.where(inside, increment / torch.where(inside, p, 1), 0)
+            return _tilt(p, _saturate(u))
+        return _tilt(p, _saturate(increment))
+
+    def descend(self, p, grad, eta):
+        """One descent step −η·grad (a Euclidean gradient) landed by this rule, in the rule's own
+        coordinates: proj_Δ(p − ηg), p ∝ p·e^{−ηg}, or softmax(log p − η p⊙(g − ⟨p, g⟩)).
+        ``eta`` may be a tensor broadcasting against ``p[..., :1]``. No validation (hot path)."""
+        if self.projection == "euclid":
+            return _project(p - eta * grad)
+        if self.projection == "mirror":
+            return _tilt(p, -eta * grad)
+        gz = p * (grad - (p * grad).sum(-1, keepdim=True))  # ∇_z of the function at z = log p
+        return _tilt(p, -eta * gz)
 
     def validate(self, state, name: str = "s0", atol: float | None = None) -> None:
+        """Raise ``ValueError`` naming ``name`` unless every row of ``state`` is a probability vector
+        (within ``atol``: 1e−5 in half/single precision, 1e−9 in double — a landing renormalises,
+        so a start need only be close)."""
         if isinstance(state, tuple) or not torch.is_tensor(state) or state.ndim == 0:
             raise ValueError(f"{name} must be a tensor whose last dimension holds probabilities")
         if not torch.is_floating_point(state):
             raise ValueError(f"{name} must be a floating-point tensor, got {state.dtype}")
-        atol = atol if atol is not None else (1e-5 if state.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-9)
-        sums = state.sum(-1)
-        if not bool(torch.isfinite(state).all()):
-            raise ValueError(f"{name} must be on the simplex: it has non-finite entries")
-        if bool((state < -atol).any()) or not bool(((sums - 1).abs() <= atol * state.shape[-1]).all()):
-            raise ValueError(f"{name} must be on the simplex (entries >= 0, rows summing to 1)")
+        if atol is None:
+            atol = 1e-5 if state.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-9
+        if state.numel():  # an empty batch has no rows to check
+            check_simplex(state, name, atol=atol)
 
     def __repr__(self) -> str:
         return f"Simplex(projection={self.projection!r})"

@@ -5,7 +5,10 @@ Computed: η_max at the uniform point (the book says 2/9); η_max and the exact 
 beliefs allow larger steps and η_max is "moderate" near the vertices); and the stability threshold
 of gradient descent at p* = (0.7, 0.2, 0.1) measured in probability coordinates, in logit
 coordinates z (p = softmax z, Hessian diag(p*) − p*p*ᵀ) and with the Fisher natural gradient in both
-(the book calls η_max coordinate-invariant).
+(the book calls η_max coordinate-invariant). Each is one core rollout of E's field with a landing
+rule: the Euclidean field −∇E with ``Simplex("euclid")`` (GD in p), the natural field p* − p with
+``Simplex("logit")`` (GD in z, since ∇_z E = p − p*), ``Simplex("euclid")`` (natural gradient in p)
+and ``Simplex("mirror")`` (natural gradient in z = exponentiated gradient).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import torch
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.belief import (
     energy,
+    energy_field,
     eta_crit_tangent,
     eta_max_book,
     project_simplex,
     simplex_grid,
-    yonglin_step,
 )
+from terrainlab.core import Simplex, rollout
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
 
 PSTAR = (0.7, 0.2, 0.1)
@@ -45,15 +49,16 @@ def _spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _scan(step, p0, ps, etas, steps):
-    """The stability threshold on the grid: geometric midpoint of the last η for which step(p, η)
-    brings every start closer to p* (final distance ratio < 1) and the first η for which it does not."""
+def _scan(natural, proj, p0, ps, etas, steps):
+    """The stability threshold on the grid: geometric midpoint of the last η for which ``steps``
+    steps of E's field (``natural`` or Euclidean) landed by ``Simplex(proj)`` bring every start
+    closer to p* (final distance ratio < 1) and the first η for which they do not. All step sizes
+    run in one rollout (one η per row, through the field's scale; rollout's η = 1)."""
     E = len(etas)
     P0 = p0.repeat(E, 1)
     H = etas.repeat_interleave(p0.shape[0])[:, None]
-    p = P0.clone()
-    for _ in range(steps):
-        p = step(p, H)
+    field = energy_field(ps, H, natural=natural)
+    p = rollout(field, P0, eta=1.0, steps=steps, geometry=Simplex(proj), record="last").final
     d0 = (P0 - ps).norm(dim=-1)
     dT = (p - ps).norm(dim=-1)
     ok = (torch.isfinite(dT) & (dT < d0)).reshape(E, -1).all(-1)
@@ -95,28 +100,21 @@ def eta_max_values(ctx: Context) -> Result:
     p0 = project_simplex(ps + 0.01 * (z - z.mean(-1, keepdim=True)))
     steps = 300 if ctx.quick else 600
     etas_p = torch.logspace(-2, 0.3, 80, dtype=dt)
-    first_p, dist_p = _scan(lambda p, h: yonglin_step(p, ps, h, "euclidean_projected"), p0, ps, etas_p, steps)
+    first_p, dist_p = _scan(False, "euclid", p0, ps, etas_p, steps)
 
     # logit coordinates: z ← z − η(softmax z − p*)
     etas_z = torch.logspace(-0.5, 1.2, 80, dtype=dt)
-    first_z, dist_z = _scan(lambda p, h: yonglin_step(p, ps, h, "logit"), p0, ps, etas_z, steps)
+    first_z, dist_z = _scan(True, "logit", p0, ps, etas_z, steps)
     H_z = torch.diag(ps) - torch.outer(ps, ps)
     pred_z = float(2 / torch.linalg.eigvalsh(H_z)[-1])
 
     # Fisher natural gradient, in p (p ← p + η(p* − p)) and in logits (z ← z − η G_z⁺∇_z E)
     etas_n = torch.logspace(-0.5, 0.7, 60, dtype=dt)
-
-    def nat_p(p, h):
-        return project_simplex(p + h * (ps - p))
-
-    def nat_z(p, h):
-        # G_z = diag p − ppᵀ, ∇_z E = p − p*; the min-norm solution of G_z x = ∇_z E is
-        # x = (1 − p*/p) − mean(1 − p*/p), so z − ηx gives softmax(log p + η p*/p): exponentiated
-        # gradient, i.e. mirror descent is the natural gradient in logit coordinates
-        return yonglin_step(p, ps, h, "mirror")
-
-    first_np, dist_np = _scan(nat_p, p0, ps, etas_n, steps)
-    first_nz, dist_nz = _scan(nat_z, p0, ps, etas_n, steps)
+    first_np, dist_np = _scan(True, "euclid", p0, ps, etas_n, steps)
+    # in logits: G_z = diag p − ppᵀ, ∇_z E = p − p*; the min-norm solution of G_z x = ∇_z E is
+    # x = (1 − p*/p) − mean(1 − p*/p), so z − ηx gives softmax(log p + η p*/p): exponentiated
+    # gradient, i.e. mirror descent is the natural gradient in logit coordinates
+    first_nz, dist_nz = _scan(True, "mirror", p0, ps, etas_n, steps)
     eta_max_p = float(eta_max_book(ps))
     crit_p = float(eta_crit_tangent(ps))
     coord_ratio = first_z / first_p

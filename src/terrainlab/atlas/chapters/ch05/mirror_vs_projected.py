@@ -4,6 +4,8 @@ E(p) = KL(p*‖p) (the loss the book's figure leaves unstated; its script uses t
 
 Measured: steps to E < 1e−6 for projected GD at the book's η = 0.8·η_max(p*) and at 0.8·2/θ_max,
 and for EG p ∝ p·exp(−η∇E) at η = 0.5 (its local threshold is 2, as for the natural gradient);
+all three are core rollouts of one energy with a landing rule: the Euclidean field −∇E with
+``Simplex("euclid")``, and the natural field p* − p with ``Simplex("mirror")`` (= EG);
 whether EG stays in the interior; how far each method moves a small coordinate relative to its size
 on a bounded-gradient loss ⟨c, p⟩ (EG: |Δp_i|/p_i ≤ e^{η·range(c)} − 1, the "slows near the edges"
 property; projected GD moves every coordinate by the same amount and zeroes small ones); and, as the
@@ -23,10 +25,9 @@ from terrainlab.belief import (
     energy_field,
     eta_crit_tangent,
     eta_max_book,
-    mirror_step,
+    exponentiated_gradient_step,
     projected_step,
     sample_dirichlet,
-    yonglin_step,
 )
 from terrainlab.belief.plotting import (
     simplex_field_map,
@@ -66,15 +67,12 @@ def mirror_vs_projected(ctx: Context) -> Result:
     eta_book = 0.8 * float(eta_max_book(ps))
     eta_tan = 0.8 * float(eta_crit_tangent(ps))
     steps = 300
+    euclidean, natural = energy_field(ps), energy_field(ps, natural=True)
     runs = {}
-    for name, eta, proj in (("projected, 0.8·η_max", eta_book, "euclid"), ("projected, 0.8·2/θ_max", eta_tan, "euclid")):
-        runs[name] = rollout(energy_field(ps), u, eta=eta, steps=steps, geometry=Simplex(proj)).states[:, 0]
-    p = u
-    eg = [p]
-    for _ in range(steps):
-        p = yonglin_step(p, ps, ETA_EG, "mirror")
-        eg.append(p)
-    runs[f"mirror (EG), η = {ETA_EG}"] = torch.cat(eg)
+    for name, eta, field, proj in (("projected, 0.8·η_max", eta_book, euclidean, "euclid"),
+                                   ("projected, 0.8·2/θ_max", eta_tan, euclidean, "euclid"),
+                                   (f"mirror (EG), η = {ETA_EG}", ETA_EG, natural, "mirror")):
+        runs[name] = rollout(field, u, eta=eta, steps=steps, geometry=Simplex(proj)).states[:, 0]
     Es = {k: energy(v, ps) for k, v in runs.items()}
     to_tol = {k: (int(torch.nonzero(v < 1e-6)[0, 0]) if bool((v < 1e-6).any()) else None) for k, v in Es.items()}
     eg_path = runs[f"mirror (EG), η = {ETA_EG}"]
@@ -89,7 +87,7 @@ def mirror_vs_projected(ctx: Context) -> Result:
     c = torch.tensor([1.0, -0.5, 0.3], dtype=dt)
     eta_lin = 0.2
     bound = math.expm1(eta_lin * float(c.max() - c.min()))
-    m_eg = mirror_step(starts, c.expand_as(starts), eta_lin)
+    m_eg = exponentiated_gradient_step(starts, c.expand_as(starts), eta_lin)
     m_pg = projected_step(starts, c.expand_as(starts), eta_lin)
     rel_eg = ((m_eg - starts).abs() / starts)
     rel_pg = ((m_pg - starts).abs() / starts)
@@ -103,9 +101,7 @@ def mirror_vs_projected(ctx: Context) -> Result:
     # caveat: EG on the unbounded KL gradient from random starts
     m = 1000 if ctx.quick else 4000
     s = sample_dirichlet(m, 3, generator=g, dtype=dt)
-    x = s
-    for _ in range(200):
-        x = yonglin_step(x, ps, ETA_EG, "mirror")
+    x = rollout(natural, s, eta=ETA_EG, steps=200, geometry=Simplex("mirror"), record="last").final
     eg_edge_fail = float((~(energy(x, ps) < 1e-6)).to(dt).mean())
 
     verdict = decide_mirror_vs_projected(eg_converged, eg_interior, rel_move_ratio, eg_edge_fail)

@@ -20,13 +20,16 @@ from terrainlab.atlas import Context, Result, experiment
 from terrainlab.belief import (
     contraction_audit,
     energy,
+    energy_field,
+    energy_step,
     eta_crit_tangent,
     eta_max_book,
+    kl,
     sample_dirichlet,
     tangent_basis,
-    yonglin_step,
 )
 from terrainlab.belief.plotting import simplex_frame, simplex_path, simplex_points
+from terrainlab.core import Simplex, rollout
 from terrainlab.dynamics import jacobian
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
 
@@ -57,8 +60,8 @@ def yonglin_limit_audit(ctx: Context) -> Result:
     eta = 0.8 * eta_max
     crit = float(eta_crit_tangent(ps))
 
-    def step(p):
-        return yonglin_step(p, ps, eta)
+    def step(p):  # the map Φ(p) = proj_Δ(p − η∇E(p)) whose contraction is audited
+        return energy_step(p, ps, eta, "euclid")
 
     g = ctx.generator(7)
     n = 4000 if ctx.quick else 20000
@@ -66,10 +69,7 @@ def yonglin_limit_audit(ctx: Context) -> Result:
     audit = contraction_audit(step, ps, n_pairs=n, n_starts=n, generator=g, extra_starts=book_starts,
                               orbit_steps=150 if ctx.quick else 300)
     # the counterexample orbits
-    orbits = [book_starts]
-    for _ in range(12):
-        orbits.append(step(orbits[-1]))
-    orbits = torch.stack(orbits)  # (13, 2, 3)
+    orbits = rollout(energy_field(ps), book_starts, eta=eta, steps=12, geometry=Simplex("euclid")).states  # (13, 2, 3)
     cyc_states = orbits[-4:, 0].tolist()
     vertex_cycle = bool(((orbits[-1, 0] - orbits[-3, 0]).abs().max() < 1e-12)
                         and (orbits[-1, 0] - orbits[-2, 0]).abs().max() > 0.5)
@@ -96,7 +96,7 @@ def yonglin_limit_audit(ctx: Context) -> Result:
     rel = np.linspace(0.05, 1.5, 50 if ctx.quick else 100)
     rho = []
     for x in rel:
-        J = jacobian(lambda p, e=x * crit: yonglin_step(p, ps, e), ps[None], basis=B)[0]
+        J = jacobian(lambda p, e=x * crit: energy_step(p, ps, e, "euclid"), ps[None], basis=B)[0]
         rho.append(float(torch.linalg.eigvals(J).abs().max()))
     rho = np.array(rho)
     above = np.nonzero(rho >= 1)[0]
@@ -111,8 +111,6 @@ def yonglin_limit_audit(ctx: Context) -> Result:
     # pairwise ratios for the histogram (a fresh sample, same law)
     q1 = sample_dirichlet(n, 3, generator=g, dtype=dt)
     q2 = sample_dirichlet(n, 3, generator=g, dtype=dt)
-    from terrainlab.belief import kl
-
     ratios = (kl(step(q1), step(q2)) / kl(q1, q2)).numpy()
     fin = np.isfinite(ratios) & (ratios > 0)
 

@@ -5,7 +5,9 @@ bounds the remaining error by ε/(1 − k) (k the KL contraction factor), an a-p
 that needs the triangle inequality, which KL lacks. Locally KL ≈ ½‖·‖² in the Fisher metric, so an
 orbit contracting with factor c in that metric has KL(p*‖p_t) ≈ c²/(1 − c)²·Δ_t, whereas the book's
 factor (with k = c²) is 1/(1 − c²). Measured: linear contractions toward p* = (0.5, 0.3, 0.2) for
-c ∈ [0.1, 0.95], and the book's toy (projected Euler on KL(p*‖p)) with c estimated from the run.
+c ∈ [0.1, 0.95] (closed-form orbits; the freeze step read off by :func:`kl_freeze`, which replays
+core ``KLFreeze``), and the book's toy (projected Euler on KL(p*‖p)) with c estimated from the run
+(core rollouts stopped by ``KLFreeze``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.belief import (
+    energy_field,
     estimate_contraction,
     eta_max_book,
     freeze_bound_book,
@@ -24,8 +27,8 @@ from terrainlab.belief import (
     kl,
     kl_freeze,
     kl_increments,
-    yonglin_step,
 )
+from terrainlab.core import Euclidean, KLFreeze, Simplex, rollout
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
 
 PSTAR = (0.5, 0.3, 0.2)
@@ -77,15 +80,15 @@ def freeze_bound(ctx: Context) -> Result:
     # and the same energy with the natural-gradient step p + η(p* − p) (exactly linear, c = 1 − η)
     toy = []
     pt = torch.tensor([0.7, 0.2, 0.1], dtype=dt)
-    for name, step in (("projected Euler, 0.8·η_max", lambda p: yonglin_step(p, pt, 0.8 * float(eta_max_book(pt)))),
-                       ("natural gradient, η = 0.3", lambda p: p + 0.3 * (pt - p))):
-        p = torch.full((3,), 1 / 3, dtype=dt)
-        tr = [p]
-        for _ in range(400):
-            p = step(p)
-            tr.append(p)
-        tr = torch.stack(tr)
-        tf = kl_freeze(tr, EPS, M)
+    u = torch.full((3,), 1 / 3, dtype=dt)
+    for name, field, eta, geometry in (
+        ("projected Euler, 0.8·η_max", energy_field(pt), 0.8 * float(eta_max_book(pt)), Simplex("euclid")),
+        ("natural gradient, η = 0.3", energy_field(pt, natural=True), 0.3, Euclidean()),  # p + η(p* − p) stays on Δ
+    ):
+        run = rollout(field, u, eta=eta, steps=400, geometry=geometry, stop=KLFreeze(EPS, M))
+        if run.status != "converged":
+            raise RuntimeError(f"{name}: no KL freeze within 400 steps ({run.status})")
+        tr, tf = run.states, run.n_steps
         k_hat = estimate_contraction(tr[max(tf - 30, 1): tf + 1])
         c_hat = math.sqrt(k_hat)
         delta = float(kl(tr[tf], tr[tf - 1]))

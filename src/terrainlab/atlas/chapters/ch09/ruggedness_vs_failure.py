@@ -99,10 +99,7 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
     B = tangent_basis(3, dtype=dt)
     # κ and the margin are properties of the terrain along the way p₀ → p*: evaluate them on the
     # reference path (the Fisher gradient flow p' = p* − p, small steps), not on the failed orbit
-    ref = [p0]
-    for _ in range(49):
-        ref.append(ref[-1] + 0.1 * (tg - ref[-1]))
-    path = torch.stack(ref)
+    path = rollout(energy_field(tg, natural=True), p0, eta=0.1, steps=49).states  # (50, n_t, 3)
     H = B.T @ torch.diag_embed(tg / path ** 2) @ B  # tangent Hessians along the reference path
     lam = torch.linalg.eigvalsh(H)  # (50, n_t, 2)
     lam_pool = lam.permute(1, 0, 2).reshape(n_t, -1)
