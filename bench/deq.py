@@ -1,4 +1,4 @@
-"""Benchmark: terrainlab.nn fixed-point solvers against torchdeq 0.1.0 on the same contractive layer.
+"""Benchmark: terrainlab's root finders (core.root_finders, used by nn.DEQ) against torchdeq 0.1.0 on the same contractive layer.
 
 Layer z ↦ tanh(W z + U x), W symmetric with eigenvalues spread over [−0.98, 0.98] (slow contraction),
 d = 128, batch 256, float32 on the CPU, one thread. Both libraries stop on the same rule: every sample's
@@ -55,11 +55,14 @@ class Counted:
 def runners(max_iter=1000, tol=TOL):
     from torchdeq.solver import anderson_solver, broyden_solver, fixed_point_iter
 
-    from terrainlab.nn import Anderson, Broyden, Picard
+    # core's root finders (terrainlab.nn re-exports them)
+    from terrainlab.core import Anderson, Broyden, Picard
 
     def tl(solver):
+        solver = solver.replace(tol=tol, max_iter=max_iter)
+
         def run(f, z0):
-            r = solver.solve(f, z0, tol=tol, max_iter=max_iter)
+            r = solver.solve(f, z0)
             return r.fz, int(r.iterations.max()), r.status
 
         return run

@@ -149,8 +149,10 @@ class DEQ(nn.Module):
 
     def forward(self, x: torch.Tensor, z0: torch.Tensor | None = None) -> tuple[torch.Tensor, DEQInfo]:
         if z0 is None:
-            z0 = self.init(x) if self.init is not None else torch.zeros_like(x)
-            check_tensor(z0, "init(x)" if self.init is not None else "x", min_ndim=1)
+            if self.init is None:
+                z0 = torch.zeros_like(check_tensor(x, "x", min_ndim=1))
+            else:
+                z0 = check_tensor(self.init(x), "init(x)", min_ndim=1)
         else:
             if self.init is not None:
                 with torch.no_grad():
