@@ -9,9 +9,9 @@ is piecewise constant in time, block l acting on t ∈ [l·T/L, (l+1)·T/L).
 
 The stepping is :func:`terrainlab.core.rollout`'s, with any deterministic core scheme — ``Euler``,
 ``Heun``, ``Midpoint``, ``RK4``, ``Dopri5``/``Bosh3`` (fixed steps), ``ImplicitEuler(root_finder)``.
-Untied blocks run as one rollout per stretch of steps whose midpoints fall in the same block, so every
-stage of a step uses that step's block (a stage at the step's end, t + η, would otherwise read the
-next block's field at the boundary).
+With untied blocks every stage of a step uses the block of the step's midpoint: a field that only saw
+the stage time could not tell, at a block boundary, whether the stage t + η ends this step (block l)
+or starts the next one (block l + 1), so the scheme is wrapped to pick the block once per step.
 """
 
 from __future__ import annotations
@@ -48,6 +48,31 @@ class StackResult(Trajectory):
     @property
     def state(self) -> torch.Tensor:
         return self.final
+
+
+class _PiecewiseInTime(AbstractScheme):
+    """Steps a piecewise-constant-in-time field: selects the piece of the step's midpoint, then
+    takes the wrapped scheme's step; ``field`` (:class:`_Pieces`) evaluates the selected piece."""
+
+    def __init__(self, scheme: AbstractScheme, pieces: _Pieces, select):
+        self.scheme, self.order, self.pieces, self.select = scheme, scheme.order, pieces, select
+
+    def R(self, z):
+        return self.scheme.R(z)
+
+    def step(self, field, state, t, eta):
+        self.pieces.current = self.select(t + eta / 2)
+        return self.scheme.step(field, state, t, eta)
+
+
+class _Pieces:
+    """F(h, t) = f_current(h, t): the block fields of an untied stack, one of them current."""
+
+    def __init__(self, fields: list):
+        self.fields, self.current = fields, 0
+
+    def __call__(self, h, t):
+        return self.fields[self.current](h, t)
 
 
 class _Checkpointed(AbstractScheme):
@@ -180,19 +205,6 @@ class ODEStack(nn.Module):
         k = int(math.floor(t * self.n_blocks / T + 1e-9))
         return min(max(k, 0), self.n_blocks - 1)
 
-    def _stretches(self, steps: int, eta: float, T: float) -> list[tuple[int, int, int]]:
-        """(block, first step, number of steps): consecutive steps whose midpoint is in one block."""
-        if self.n_blocks == 1:
-            return [(0, 0, steps)]
-        out: list[list[int]] = []
-        for k in range(steps):
-            b = self.block_index(k * eta + eta / 2, T)
-            if out and out[-1][0] == b:
-                out[-1][2] += 1
-            else:
-                out.append([b, k, 1])
-        return [tuple(s) for s in out]
-
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.integrate(h).state
 
@@ -213,43 +225,28 @@ class ODEStack(nn.Module):
         T = _check_steps_T(steps, self.T if T is None else T)
         eta = T / steps
         start = time.perf_counter()
-        stepper = scheme
-        if hasattr(scheme, "implicit_step"):
-            stepper = _CountingImplicit(scheme)
-        elif self.checkpoint and torch.is_grad_enabled():
-            stepper = _Checkpointed(scheme)
-        parts: list[Trajectory] = []
-        state = h
-        for block, first, n in self._stretches(steps, eta, T):
-            tr = rollout(self._fields[block], state, eta=eta, steps=n, scheme=stepper,
-                         record="all" if record else "last", t0=first * eta)
-            parts.append(tr)
-            state = tr.final
-            if tr.status == Status.NONFINITE:  # NaN is absorbing: the later blocks would only carry it
-                break
-        return self._result(parts, record, getattr(stepper, "iterations", 0), time.perf_counter() - start)
-
-    @staticmethod
-    def _result(parts, record, inner_iterations, seconds) -> StackResult:
-        n_steps = sum(p.n_steps for p in parts)
-        failures = sum(p.inner_failures for p in parts)
-        if any(p.status == Status.NONFINITE for p in parts):
-            status = Status.NONFINITE
-        else:
-            status = Status.STALLED if failures else Status.COMPLETED
-        if record:  # each stretch starts where the previous one ended: drop the repeated state
-            states = torch.cat([parts[0].states] + [p.states[1:] for p in parts[1:]])
-            steps = torch.arange(n_steps + 1)
-        else:
-            states, steps = parts[-1].states, torch.tensor([n_steps])
+        # wrappers, innermost first: count implicit iterations, pick the block of each step, and
+        # recompute each step in the backward pass (outermost, so a recomputation re-picks its block)
+        stepper = _CountingImplicit(scheme) if hasattr(scheme, "implicit_step") else scheme
+        counter = stepper
+        field = self._fields[0]
+        if self.n_blocks > 1:
+            field = _Pieces(self._fields)
+            stepper = _PiecewiseInTime(stepper, field, lambda t: self.block_index(t, T))
+        if self.checkpoint and torch.is_grad_enabled() and counter is scheme:
+            stepper = _Checkpointed(stepper)
+        tr = rollout(field, h, eta=eta, steps=steps, scheme=stepper, record="all" if record else "last")
+        status = tr.status
+        if status != Status.NONFINITE:  # a fixed number of steps, all taken
+            status = Status.STALLED if tr.inner_failures else Status.COMPLETED
         return StackResult(
-            states=states,
-            steps=steps,
+            states=tr.states,
+            steps=tr.steps,
             status=status,
-            n_steps=n_steps,
-            n_evals=sum(p.n_evals for p in parts),
-            seconds=seconds,
-            inner_failures=failures,
-            info=dict(parts[-1].info),
-            inner_iterations=inner_iterations,
+            n_steps=tr.n_steps,
+            n_evals=tr.n_evals,
+            seconds=time.perf_counter() - start,
+            inner_failures=tr.inner_failures,
+            info=tr.info,
+            inner_iterations=getattr(counter, "iterations", 0),
         )
