@@ -1,4 +1,5 @@
-"""Benchmark: terrainlab.nn adaptive / fixed-grid ODE solves against torchdiffeq 0.2.5.
+"""Benchmark: terrainlab.nn.NeuralODE (core.integrate: adaptive Dopri5 with a PI controller, or a
+fixed grid through core.rollout) against torchdiffeq 0.2.5.
 
 Field: MLP 64→256→256→64 (tanh), float32 on the CPU, one thread, 4096 states, t ∈ [0, 1].
 Compared at equal settings, in alternation in one process (medians over repeats):
@@ -59,8 +60,8 @@ def main():
     torch.set_num_threads(1)
     from torchdiffeq import odeint, odeint_adjoint
 
-    from terrainlab.core import RK4
-    from terrainlab.nn import Dopri5, NeuralODE
+    from terrainlab.core import RK4, Dopri5
+    from terrainlab.nn import NeuralODE
 
     N = 1024 if args.quick else 4096
     repeats = 3 if args.quick else 5
