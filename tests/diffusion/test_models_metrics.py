@@ -38,7 +38,7 @@ def test_dsm_trained_score_close_to_oracle_at_moderate_t():
     xs = {t: q_sample(data[:2000], t, sched, generator=g)[0] for t in (0.3, 0.5)}
     before = {t: score_error(score, oracle, x, t) for t, x in xs.items()}
     res = train_dsm(net, data, sched, steps=400, batch_size=256, lr=3e-3, generator=g)
-    assert res.status == "ok" and res.steps == 400 and res.losses.shape == (400,)
+    assert res.status == "completed" and res.steps == 400 and res.losses.shape == (400,)
     assert float(res.losses[-50:].mean()) < float(res.losses[:50].mean())
     after = {t: score_error(score, oracle, x, t) for t, x in xs.items()}
     for t in xs:

@@ -103,3 +103,26 @@ def test_bad_schedule_arguments():
         cosine(-1, lr0=1.0, T=10)
     with pytest.raises(ValueError, match="gamma"):
         StepDecayLR(_opt(), gamma=2.0)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: step_decay(0, lr0=-0.1), "lr0"),
+        (lambda: step_decay(0, lr0=float("nan")), "lr0"),
+        (lambda: step_decay(0, lr0=0.1, step_size=0), "step_size"),
+        (lambda: cosine(0, lr0=0.0, T=10), "lr0"),
+        (lambda: cosine(0, lr0=0.1, T=10, lr_min=-1e-3), "lr_min"),
+        (lambda: cosine(0, lr0=0.1, T=10, lr_min=0.2), "lr_min"),
+        (lambda: cosine(0.5, lr0=0.1, T=10), "t"),
+        (lambda: warmup_cosine(0, lr0=-1.0, warmup=2, T=10), "lr0"),
+        (lambda: warmup_cosine(0, lr0=1.0, warmup=2, T=10, start_factor=0.0), "start_factor"),
+        (lambda: warmup_cosine(0, lr0=1.0, warmup=2, T=10.0), "T"),
+        (lambda: cyclical_triangular(0, lr_lo=-0.1, lr_hi=1.0), "lr_lo"),
+        (lambda: cyclical_triangular(0, lr_lo=0.5, lr_hi=0.1), "lr_hi"),
+        (lambda: StepDecayLR(_opt(), step_size=True), "step_size"),
+    ],
+)
+def test_every_schedule_argument_is_checked_and_named(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        call()

@@ -16,10 +16,11 @@ import math
 
 import torch
 
+from ..core.validate import check_int
+
 
 def _n(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n", minimum=1)
 
 
 def two_moons(n: int, noise: float = 0.05, seed: int = 0, dtype=torch.float32, standardize: bool = True):

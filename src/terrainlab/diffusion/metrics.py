@@ -20,10 +20,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.validate import check_int, check_number, check_positive, check_tensor
+
 
 def _pair(x, y):
-    if not (torch.is_tensor(x) and torch.is_tensor(y)) or x.dim() != 2 or y.dim() != 2:
-        raise ValueError("x and y must be tensors of shape (n, d) and (m, d)")
+    check_tensor(x, "x", floating=False, ndim=2)
+    check_tensor(y, "y", floating=False, ndim=2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     if x.shape[0] < 2 or y.shape[0] < 2:
@@ -46,8 +48,10 @@ def mmd_rbf(x, y, bandwidth: float | list[float] | None = None) -> float:
     x, y = _pair(x, y)
     hs = [median_bandwidth(x, y)] if bandwidth is None else (
         [bandwidth] if isinstance(bandwidth, (int, float)) else list(bandwidth))
-    if not hs or any(not (h > 0) for h in hs):
+    if not hs:
         raise ValueError(f"bandwidth must be > 0, got {bandwidth!r}")
+    for h in hs:
+        check_positive(h, "bandwidth")
     n, m = x.shape[0], y.shape[0]
 
     def k(a, b):
@@ -64,11 +68,11 @@ def sliced_wasserstein(x, y, n_projections: int = 256, p: int = 2, generator=Non
     """Sliced Wasserstein distance SW_p = (E_θ W_p^p(θ·x, θ·y))^{1/p} over uniform directions θ.
 
     1-D W_p between projections is computed by matching quantiles (sorted values at common
-    quantile levels, so n ≠ m is allowed).
+    quantile levels, so n ≠ m is allowed). ``p ≥ 1`` (for p < 1, W_p is not a metric).
     """
     x, y = _pair(x, y)
-    if isinstance(n_projections, bool) or not isinstance(n_projections, int) or n_projections < 1:
-        raise ValueError(f"n_projections must be an int >= 1, got {n_projections!r}")
+    check_int(n_projections, "n_projections", minimum=1)
+    check_number(p, "p", minimum=1)
     gdev = generator.device if generator is not None else x.device
     th = torch.randn(x.shape[1], n_projections, generator=generator, dtype=x.dtype, device=gdev).to(x.device)
     th = th / th.norm(dim=0, keepdim=True)
@@ -88,8 +92,7 @@ def mixture_weights(samples, mixture) -> torch.Tensor:
 
     Non-finite samples are counted in none of the components (fractions then sum to < 1).
     """
-    if not torch.is_tensor(samples) or samples.dim() != 2:
-        raise ValueError("samples must be a tensor of shape (n, d)")
+    check_tensor(samples, "samples", floating=False, ndim=2)
     ok = torch.isfinite(samples).all(1)
     x = samples[ok].double().cpu()
     lab = mixture.posterior(x).argmax(1)

@@ -26,7 +26,7 @@ Example (a few steps only; real training uses ~2000):
     >>> res = train_dsm(net, two_moons(512, seed=0), VPSchedule(), steps=20, batch_size=128,
     ...                 generator=torch.Generator().manual_seed(0))
     >>> res.status, res.steps
-    ('ok', 20)
+    ('completed', 20)
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.status import Status
+from ..core.validate import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_number,
+    check_positive,
+    check_tensor,
+)
 from .schedules import Schedule
 
 PREDICTIONS = ("eps", "score", "x0", "v")
@@ -49,7 +59,7 @@ class TimeEmbedding(nn.Module):
 
     def __init__(self, dim: int = 32, scale: float = 1000.0):
         super().__init__()
-        if dim < 2 or dim % 2:
+        if check_int(dim, "dim", minimum=2) % 2:
             raise ValueError(f"dim must be an even int >= 2, got {dim!r}")
         half = dim // 2
         self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(half) / half),
@@ -76,12 +86,9 @@ class ScoreMLP(nn.Module):
     def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_dim: int = 32,
                  prediction: str = "eps"):
         super().__init__()
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be an int >= 1, got {dim!r}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        check_int(dim, "dim", minimum=1)
+        check_int(depth, "depth", minimum=1)
+        check_choice(prediction, "prediction", PREDICTIONS)
         self.dim, self.prediction = dim, prediction
         self.embed = TimeEmbedding(time_dim)
         self.t_proj = nn.Sequential(nn.Linear(time_dim, hidden), nn.SiLU())
@@ -149,13 +156,10 @@ class NetworkScore:
 
     def __init__(self, net, schedule: Schedule, prediction: str | None = None,
                  time_input="continuous"):
-        if not callable(net):
-            raise ValueError(f"net must be callable net(x, t), got {type(net).__name__}")
-        if not isinstance(schedule, Schedule):
-            raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
+        check_callable(net, "net")  # net(x, t)
+        check_instance(schedule, "schedule", Schedule, "a VPSchedule or VESchedule")
         prediction = getattr(net, "prediction", "eps") if prediction is None else prediction
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        check_choice(prediction, "prediction", PREDICTIONS)
         if not (callable(time_input) or time_input in ("continuous", "discrete")):
             raise ValueError(f"time_input must be 'continuous', 'discrete' or a callable, got {time_input!r}")
         self.net, self.schedule, self.prediction, self.time_input = net, schedule, prediction, time_input
@@ -209,12 +213,9 @@ def dsm_loss(score, x0, schedule: Schedule, weighting: str = "sigma2", t_eps: fl
     Returns a 0-d tensor (mean over the batch of the weighted squared error summed over dims).
     For ``weighting="sigma2"`` and an ε-network this is exactly ‖ε̂ − ε‖².
     """
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
-    if not torch.is_tensor(x0) or not torch.is_floating_point(x0):
-        raise ValueError("x0 must be a floating-point tensor")
-    if not (isinstance(t_eps, (int, float)) and 0 < t_eps < schedule.t_max):
-        raise ValueError(f"t_eps must be in (0, {schedule.t_max}), got {t_eps!r}")
+    check_choice(weighting, "weighting", WEIGHTINGS)
+    check_tensor(x0, "x0")
+    check_number(t_eps, "t_eps", minimum=0, maximum=schedule.t_max, strict_min=True, strict_max=True)
     n = x0.shape[0]
     gdev = generator.device if generator is not None else x0.device
     t = (torch.rand(n, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
@@ -234,13 +235,14 @@ def dsm_loss(score, x0, schedule: Schedule, weighting: str = "sigma2", t_eps: fl
 
 @dataclass(frozen=True)
 class TrainResult:
-    """losses: per-step DSM loss (float64 tensor); status ``ok`` or ``nonfinite``."""
+    """losses: per-step DSM loss (float64 tensor); status ``completed`` (every step ran) or
+    ``nonfinite`` (a NaN/inf loss stopped training), a :class:`~terrainlab.core.Status`."""
 
     losses: torch.Tensor
     final_loss: float
     steps: int
     seconds: float
-    status: str
+    status: Status
 
 
 def train_dsm(net: nn.Module, data, schedule: Schedule, *, steps: int = 2000, batch_size: int = 512,
@@ -262,22 +264,19 @@ def train_dsm(net: nn.Module, data, schedule: Schedule, *, steps: int = 2000, ba
         >>> res = train_dsm(net, data, VPSchedule(), steps=100, batch_size=128,
         ...                 generator=torch.Generator().manual_seed(0))
         >>> res.status, res.steps, bool(res.losses[-20:].mean() < res.losses[:20].mean())
-        ('ok', 100, True)
+        ('completed', 100, True)
     """
     if not torch.is_tensor(data) or data.dim() < 2 or not torch.is_floating_point(data):
         raise ValueError("data must be a floating-point tensor of shape (N, d, ...)")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    check_int(steps, "steps", minimum=1)
+    check_int(batch_size, "batch_size", minimum=1)
+    check_positive(lr, "lr")
     score = as_score(net, schedule, prediction, time_input)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     losses = torch.empty(steps, dtype=torch.float64)
     gdev = generator.device if generator is not None else data.device
-    start, status, k = time.perf_counter(), "ok", 0
+    start, status, k = time.perf_counter(), Status.COMPLETED, 0
     for k in range(steps):
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator, device=gdev).to(data.device)
         loss = dsm_loss(score, data[idx], schedule, weighting, t_eps, generator)
@@ -287,7 +286,7 @@ def train_dsm(net: nn.Module, data, schedule: Schedule, *, steps: int = 2000, ba
         sched.step()
         losses[k] = loss.detach().double().cpu()
         if not math.isfinite(float(losses[k])):
-            status = "nonfinite"
+            status = Status.NONFINITE
             break
     losses = losses[: k + 1]
     tail = losses[-max(1, len(losses) // 10):]

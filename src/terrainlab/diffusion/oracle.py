@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.validate import check_instance, check_int, check_number, check_positive
 from .schedules import Schedule
 
 
@@ -49,16 +50,13 @@ def _prep(x, means, covs, weights):
 def _alpha_sigma(t, schedule, x):
     if t is None or schedule is None:
         return 1.0, 0.0
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
+    check_instance(schedule, "schedule", Schedule, "a VPSchedule or VESchedule")
     if torch.is_tensor(t) and t.dim() > 0:
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must be a float or a tensor of shape ({x.shape[0]},), got {tuple(t.shape)}")
         t = t.to(dtype=x.dtype, device=x.device)
         return schedule.alpha(t)[:, None, None, None], schedule.sigma(t)[:, None, None, None]
-    t = float(t)
-    if not 0 <= t <= schedule.t_max:
-        raise ValueError(f"t must be in [0, {schedule.t_max}], got {t}")
+    t = check_number(float(t), "t", minimum=0, maximum=schedule.t_max)
     return float(schedule.alpha(t)), float(schedule.sigma(t))
 
 
@@ -145,6 +143,8 @@ class GaussianMixture:
 
     @classmethod
     def isotropic(cls, means, std: float, weights=None):
+        """K components N(μ_k, std²·I) (equal weights unless given); ``std`` > 0."""
+        check_positive(std, "std")
         means = torch.as_tensor(means, dtype=torch.float64)
         K, d = means.shape
         weights = torch.full((K,), 1.0 / K, dtype=torch.float64) if weights is None else weights
@@ -153,6 +153,8 @@ class GaussianMixture:
     @classmethod
     def ring(cls, k: int = 64, radius: float = 1.0, std: float = 0.05):
         """k equal components evenly on a circle: a density concentrated near a 1-D manifold."""
+        check_int(k, "k", minimum=1)
+        check_positive(radius, "radius")
         a = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
         return cls.isotropic(torch.stack([radius * torch.cos(a), radius * torch.sin(a)], 1), std)
 
@@ -166,8 +168,7 @@ class GaussianMixture:
 
     def sample(self, n: int, generator=None, dtype=torch.float64, device=None):
         """(x, labels): n samples and the component each came from."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        check_int(n, "n", minimum=1)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         L = torch.linalg.cholesky(self.covs)
         z = torch.randn(n, self.dim, dtype=torch.float64, generator=generator)
@@ -185,8 +186,7 @@ class GaussianMixture:
 
     def score_fn(self, schedule: Schedule):
         """A ``score(x, t)`` callable for the samplers (the exact oracle)."""
-        if not isinstance(schedule, Schedule):
-            raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
+        check_instance(schedule, "schedule", Schedule, "a VPSchedule or VESchedule")
         return _MixtureScore(self, schedule)
 
 

@@ -38,14 +38,36 @@ import math
 import torch
 
 from ..core import EulerMaruyama, rollout
+from ..core.validate import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_number,
+    check_positive,
+    check_tensor,
+)
 from .schedules import Schedule
 
 WARPS = ("uniform", "karras", "log_snr")
 
 
 def _check_schedule(schedule):
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
+    check_instance(schedule, "schedule", Schedule, "a VPSchedule or VESchedule")
+
+
+def check_time(t, schedule: Schedule, name: str = "t"):
+    """A diffusion time in the schedule's range [0, t_max]: a number, or a tensor of them (finite).
+
+    NaN, ±inf and times outside [0, t_max] raise ``ValueError`` naming ``name`` (they would give
+    NaN or a silently extrapolated α(t), σ(t))."""
+    if torch.is_tensor(t):
+        check_tensor(t, name, finite=True)
+        if t.numel() and bool(((t < 0) | (t > schedule.t_max)).any()):
+            raise ValueError(f"{name} must lie in [0, {schedule.t_max}], got values in "
+                             f"[{float(t.min()):.6g}, {float(t.max()):.6g}]")
+        return t
+    return check_number(t, name, minimum=0, maximum=schedule.t_max)
 
 
 class TimeWarp:
@@ -63,14 +85,10 @@ class TimeWarp:
                  kind: str = "uniform", rho: float = 7.0):
         _check_schedule(schedule)
         t_hi = schedule.t_max if t_hi is None else t_hi
-        if not (isinstance(t_lo, (int, float)) and 0 < t_lo < schedule.t_max):
-            raise ValueError(f"t_lo must be in (0, {schedule.t_max}), got {t_lo!r}")
-        if not (isinstance(t_hi, (int, float)) and t_lo < t_hi <= schedule.t_max):
-            raise ValueError(f"t_hi must be in (t_lo, {schedule.t_max}], got {t_hi!r}")
-        if kind not in WARPS:
-            raise ValueError(f"kind must be one of {WARPS}, got {kind!r}")
-        if not (isinstance(rho, (int, float)) and rho > 0):
-            raise ValueError(f"rho must be > 0, got {rho!r}")
+        check_number(t_lo, "t_lo", minimum=0, maximum=schedule.t_max, strict_min=True, strict_max=True)
+        check_number(t_hi, "t_hi", minimum=t_lo, maximum=schedule.t_max, strict_min=True)
+        check_choice(kind, "kind", WARPS)
+        check_positive(rho, "rho")
         self.schedule, self.t_lo, self.t_hi, self.kind, self.rho = schedule, float(t_lo), float(t_hi), kind, rho
         self._s_lo, self._s_hi = float(schedule.sigma_tilde(t_lo)), float(schedule.sigma_tilde(t_hi))
 
@@ -124,11 +142,9 @@ class ReverseField:
     """
 
     def __init__(self, score, schedule: Schedule, warp: TimeWarp, probability_flow: bool):
-        if not callable(score):
-            raise ValueError(f"score must be callable score(x, t), got {type(score).__name__}")
+        check_callable(score, "score")  # score(x, t)
         _check_schedule(schedule)
-        if not isinstance(warp, TimeWarp):
-            raise ValueError(f"warp must be a TimeWarp, got {type(warp).__name__}")
+        check_instance(warp, "warp", TimeWarp, "a TimeWarp")
         self.score, self.schedule, self.warp = score, schedule, warp
         self.c = 0.5 if probability_flow else 1.0
 
@@ -172,8 +188,7 @@ def forward_sde_field(schedule: Schedule) -> ForwardField:
 
 
 def _check_x(x, name="x0"):
-    if not torch.is_tensor(x) or not torch.is_floating_point(x):
-        raise ValueError(f"{name} must be a floating-point tensor")
+    check_tensor(x, name)
 
 
 def q_sample(x0, t, schedule: Schedule, noise=None, generator=None):
@@ -191,6 +206,7 @@ def q_sample(x0, t, schedule: Schedule, noise=None, generator=None):
     """
     _check_x(x0)
     _check_schedule(schedule)
+    check_time(t, schedule)
     if noise is None:
         gdev = generator.device if generator is not None else x0.device
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
@@ -206,8 +222,7 @@ def q_sample_discrete(x0, i: int, schedule: Schedule, generator=None):
     """Closed-form draw from the discrete chain's marginal q(x_i | x_0), i = 0..T."""
     _check_x(x0)
     _check_schedule(schedule)
-    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i <= schedule.T:
-        raise ValueError(f"i must be an int in [0, {schedule.T}], got {i!r}")
+    check_int(i, "i", minimum=0, maximum=schedule.T)
     a, s = schedule.discrete_marginal(i)
     gdev = generator.device if generator is not None else x0.device
     z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=gdev).to(x0.device)
@@ -237,8 +252,7 @@ def forward_chain(x0, schedule: Schedule, steps: int | None = None, *, generator
     _check_x(x0)
     _check_schedule(schedule)
     steps = schedule.T if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= schedule.T:
-        raise ValueError(f"steps must be an int in [0, {schedule.T}], got {steps!r}")
+    check_int(steps, "steps", minimum=0, maximum=schedule.T)
     F = _ChainField(schedule)
     return rollout(F, x0, eta=1.0, steps=steps, scheme=EulerMaruyama(F.diffusion, generator),
                    record=record)
@@ -250,10 +264,8 @@ def forward_sde(x0, schedule: Schedule, steps: int, t_end: float | None = None, 
     _check_x(x0)
     _check_schedule(schedule)
     t_end = schedule.t_max if t_end is None else t_end
-    if not (isinstance(t_end, (int, float)) and 0 < t_end <= schedule.t_max):
-        raise ValueError(f"t_end must be in (0, {schedule.t_max}], got {t_end!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    check_number(t_end, "t_end", minimum=0, maximum=schedule.t_max, strict_min=True)
+    check_int(steps, "steps", minimum=1)
     F = forward_sde_field(schedule)
     return rollout(F, x0, eta=t_end / steps, steps=steps, scheme=EulerMaruyama(F.diffusion, generator),
                    record=record)

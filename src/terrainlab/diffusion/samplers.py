@@ -36,8 +36,17 @@ from dataclasses import dataclass
 import torch
 
 from ..core import RK4, AbstractScheme, Euler, EulerMaruyama, Heun, rollout
+from ..core.status import Status
+from ..core.validate import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_number,
+    check_positive,
+)
 from .models import score_to_x0
-from .processes import TimeWarp, pf_ode_field, reverse_sde_field
+from .processes import WARPS, TimeWarp, pf_ode_field, reverse_sde_field
 from .schedules import Schedule
 
 
@@ -45,41 +54,44 @@ from .schedules import Schedule
 class SampleResult:
     """samples (n, …); trajectory (k, n, …) recorded states or None; times (k,) diffusion time t
     of each recorded state; n_score_evals (batch score evaluations, including a final denoising
-    step); status (the core rollout status, the worst over sub-rollouts); seconds; method."""
+    step); status (a :class:`~terrainlab.core.Status`: the core rollout status, the worst over
+    sub-rollouts, ``nonfinite`` when a sample is NaN/inf); seconds; method."""
 
     samples: torch.Tensor
     trajectory: torch.Tensor | None
     times: torch.Tensor
     n_score_evals: int
-    status: str
+    status: Status
     seconds: float
     method: str
 
 
-_WORST = ("nonfinite", "diverged", "cycle", "converged", "max_steps")
+_WORST = (Status.NONFINITE, Status.DIVERGED, Status.CYCLE, Status.CONVERGED, Status.MAX_STEPS)
 
 
-def _worst(statuses):
+def _worst(statuses) -> Status:
     for s in _WORST:
         if s in statuses:
             return s
-    return "max_steps"
+    return Status.MAX_STEPS
 
 
 def _check(score, x, schedule, steps, name="steps"):
-    if not callable(score):
-        raise ValueError(f"score must be callable score(x, t), got {type(score).__name__}")
+    check_callable(score, "score")  # score(x, t)
     if not torch.is_tensor(x) or not torch.is_floating_point(x):
         raise ValueError("x_T must be a floating-point tensor (draw it with schedule.prior_sample)")
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule must be a VPSchedule or VESchedule, got {type(schedule).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {steps!r}")
+    check_instance(schedule, "schedule", Schedule, "a VPSchedule or VESchedule")
+    check_int(steps, name, minimum=1)
 
 
-def _warp(schedule, t_eps, t_hi, warp):
+def _warp(schedule, t_eps, t_hi, warp) -> TimeWarp:
+    """The sampler's time grid; the samplers' own argument names (t_eps, warp) in every message."""
     if isinstance(warp, TimeWarp):
         return warp
+    check_choice(warp, "warp", WARPS)
+    check_number(t_eps, "t_eps", minimum=0, maximum=schedule.t_max, strict_min=True, strict_max=True)
+    if t_hi is not None:
+        check_number(t_hi, "t_hi", minimum=t_eps, maximum=schedule.t_max, strict_min=True)
     return TimeWarp(schedule, t_lo=t_eps, t_hi=t_hi, kind=warp)
 
 
@@ -96,7 +108,7 @@ def _finish(score, tr, warp, schedule, steps, denoise, method, start):
         n += 1
     states = tr.states
     times = torch.tensor([warp.t(int(k) / steps) for k in tr.steps], dtype=torch.float64)
-    status = tr.status if bool(torch.isfinite(x).all()) else "nonfinite"
+    status = Status(tr.status) if bool(torch.isfinite(x).all()) else Status.NONFINITE
     return SampleResult(x, states, times, n, status, time.perf_counter() - start, method)
 
 
@@ -113,7 +125,7 @@ def _finish_loop(score, x, n, states, times, statuses, schedule, t_end, record, 
         n += 1
     if record == "last":
         states, times = [x], [t_end]
-    status = _worst(statuses) if bool(torch.isfinite(x).all()) else "nonfinite"
+    status = _worst(statuses) if bool(torch.isfinite(x).all()) else Status.NONFINITE
     return SampleResult(x, torch.stack(states), torch.tensor(times, dtype=torch.float64), n, status,
                         time.perf_counter() - start, method)
 
@@ -198,8 +210,7 @@ def sample_annealed_langevin(score, x_T, schedule: Schedule, levels: int, steps_
     """
     _check(score, x_T, schedule, levels, "levels")
     _check(score, x_T, schedule, steps_per_level, "steps_per_level")
-    if not (isinstance(eps, (int, float)) and eps > 0):
-        raise ValueError(f"eps must be > 0, got {eps!r}")
+    check_positive(eps, "eps")
     w = _warp(schedule, t_eps, t_hi, warp)
     ts = [w.t(k / max(levels - 1, 1)) for k in range(levels)]
     s_last = float(schedule.sigma(ts[-1]))
@@ -228,10 +239,8 @@ def sample_pc(score, x_T, schedule: Schedule, steps: int, *, corrector_steps: in
     VP, 1 for VE). Score evaluations: steps·(1 + corrector_steps).
     """
     _check(score, x_T, schedule, steps)
-    if isinstance(corrector_steps, bool) or not isinstance(corrector_steps, int) or corrector_steps < 0:
-        raise ValueError(f"corrector_steps must be an int >= 0, got {corrector_steps!r}")
-    if not (isinstance(snr, (int, float)) and snr > 0):
-        raise ValueError(f"snr must be > 0, got {snr!r}")
+    check_int(corrector_steps, "corrector_steps", minimum=0)
+    check_positive(snr, "snr")
     w = _warp(schedule, t_eps, t_hi, warp)
     F = reverse_sde_field(score, schedule, w)
     em = EulerMaruyama(F.diffusion, generator)

@@ -29,6 +29,8 @@ import math
 
 import torch
 
+from ..core.validate import check_choice, check_int, check_number, check_positive
+
 
 def _exp(x):
     return torch.exp(x) if torch.is_tensor(x) else math.exp(x)
@@ -43,8 +45,7 @@ def _log(x):
 
 
 def _check_pos(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    return check_positive(v, name)
 
 
 class Schedule:
@@ -97,8 +98,8 @@ class Schedule:
 
     def prior_sample(self, n: int, dim: int, *, dtype=torch.float32, device=None, generator=None):
         """Samples of the reference distribution N(0, σ(t_max)²I) at t_max."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        check_int(n, "n", minimum=1)
+        check_int(dim, "dim", minimum=1)
         z = torch.randn(n, dim, dtype=dtype, generator=generator,
                         device=generator.device if generator is not None else device)
         return (z * self.prior_std()).to(device) if device is not None else z * self.prior_std()
@@ -135,14 +136,10 @@ class VPSchedule(Schedule):
 
     def __init__(self, schedule: str = "linear", T: int = 1000, beta_start: float = 1e-4,
                  beta_end: float = 0.02, cosine_s: float = 0.008):
-        if schedule not in ("linear", "cosine"):
-            raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
-        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-            raise ValueError(f"T must be an int >= 2, got {T!r}")
+        check_choice(schedule, "schedule", ("linear", "cosine"))
+        check_int(T, "T", minimum=2)
         _check_pos("beta_start", beta_start)
-        _check_pos("beta_end", beta_end)
-        if not (beta_start < beta_end < 1):
-            raise ValueError(f"need 0 < beta_start < beta_end < 1, got {beta_start}, {beta_end}")
+        check_number(beta_end, "beta_end", minimum=beta_start, maximum=1, strict_min=True, strict_max=True)
         _check_pos("cosine_s", cosine_s)
         self.schedule, self.T = schedule, T
         self.beta_start, self.beta_end, self.s = float(beta_start), float(beta_end), float(cosine_s)
@@ -233,8 +230,7 @@ class VESchedule(Schedule):
         _check_pos("sigma_max", sigma_max)
         if not sigma_min < sigma_max:
             raise ValueError(f"sigma_min must be < sigma_max, got {sigma_min}, {sigma_max}")
-        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-            raise ValueError(f"T must be an int >= 2, got {T!r}")
+        check_int(T, "T", minimum=2)
         self.sigma_min, self.sigma_max, self.T = float(sigma_min), float(sigma_max), T
         self._logr = math.log(self.sigma_max / self.sigma_min)
         #: discrete σ_i, i = 0..T (geometric).

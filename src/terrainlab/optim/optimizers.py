@@ -23,6 +23,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.validate import (
+    check_choice,
+    check_instance,
+    check_int,
+    check_nonnegative,
+    check_positive,
+)
 from ._functional import adam_, gd_, heavy_ball_, nesterov_, prox_grad_
 from .mirror import BregmanGenerator, SquaredEuclidean
 from .schemes import (
@@ -40,10 +47,8 @@ from .schemes import (
 )
 
 
-def _check_lr(lr) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0) or not math.isfinite(lr):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    return float(lr)
+def _check_lr(lr, name: str = "lr") -> float:
+    return float(check_positive(lr, name))
 
 
 class IntegratorOptimizer(torch.optim.Optimizer):
@@ -143,8 +148,7 @@ class HeavyBallPhysics:
 def heavy_ball_physics(lr: float, beta: float, mass: float = 1.0) -> HeavyBallPhysics:
     """(η, β) → (m, γ, h): h = √(ηm/β), γ = m(1 − β)/(βh). Inverse of :func:`heavy_ball_from_physics`."""
     lr, beta = _check_lr(lr), _check_unit("beta", beta, closed_zero=False)
-    if not mass > 0:
-        raise ValueError(f"mass must be > 0, got {mass!r}")
+    check_positive(mass, "mass")
     h = math.sqrt(lr * mass / beta)
     return HeavyBallPhysics(mass=float(mass), friction=mass * (1 - beta) / (beta * h), h=h)
 
@@ -154,8 +158,9 @@ def heavy_ball_from_physics(mass: float, friction: float, h: float) -> tuple[flo
 
     From m(θ_{k+1} − 2θ_k + θ_{k−1})/h² + γ(θ_{k+1} − θ_k)/h = −∇L(θ_k) solved for θ_{k+1}.
     """
-    if not (mass > 0 and friction >= 0 and h > 0):
-        raise ValueError(f"need mass > 0, friction >= 0, h > 0; got {mass!r}, {friction!r}, {h!r}")
+    check_positive(mass, "mass")
+    check_nonnegative(friction, "friction")
+    check_positive(h, "h")
     d = mass + friction * h
     return h * h / d, mass / d
 
@@ -195,8 +200,7 @@ class Nesterov(IntegratorOptimizer):
 
     def __init__(self, params, lr: float, beta: float = 0.9, schedule: str | None = None,
                  weight_decay: float = 0.0):
-        if schedule not in (None, "convex"):
-            raise ValueError(f"schedule must be None or 'convex', got {schedule!r}")
+        check_choice(schedule, "schedule", (None, "convex"))
         super().__init__(params, dict(lr=_check_lr(lr), beta=_check_unit("beta", beta), schedule=schedule,
                                       weight_decay=_check_nonneg("weight_decay", weight_decay)))
 
@@ -295,9 +299,8 @@ class ProximalPoint(IntegratorOptimizer):
     flow = ProximalPointScheme.flow
 
     def __init__(self, params, lr: float, inner_lr: float = 0.01, inner_steps: int = 20, tol: float = 1e-10):
-        if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
-            raise ValueError(f"inner_steps must be an int >= 1, got {inner_steps!r}")
-        super().__init__(params, dict(lr=_check_lr(lr), inner_lr=_check_lr(inner_lr), inner_steps=inner_steps,
+        check_int(inner_steps, "inner_steps", minimum=1)
+        super().__init__(params, dict(lr=_check_lr(lr), inner_lr=_check_lr(inner_lr, "inner_lr"), inner_steps=inner_steps,
                                       tol=_check_nonneg("tol", tol)))
         self.inner_residual = float("nan")
 
@@ -339,8 +342,7 @@ class MirrorDescent(IntegratorOptimizer):
 
     def __init__(self, params, lr: float, psi: BregmanGenerator | None = None):
         psi = SquaredEuclidean() if psi is None else psi
-        if not isinstance(psi, BregmanGenerator):
-            raise ValueError(f"psi must be a BregmanGenerator such as NegativeEntropy(), got {psi!r}")
+        check_instance(psi, "psi", BregmanGenerator, "a BregmanGenerator such as NegativeEntropy()")
         super().__init__(params, dict(lr=_check_lr(lr)))
         self.psi = psi
         for g in self.param_groups:

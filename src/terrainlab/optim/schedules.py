@@ -16,6 +16,10 @@ Example:
     0.05...
     >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = WarmupCosineLR(opt, warmup=20, T=200)
+
+Every argument is checked (:mod:`terrainlab.core.validate`): a learning rate is a finite number
+> 0, a floor such as ``lr_min`` lies in [0, lr0], step counts are ints; a bad one raises
+``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -24,25 +28,39 @@ import math
 
 import torch
 
+from ..core.validate import (
+    check_callable,
+    check_int,
+    check_nonnegative,
+    check_number,
+    check_positive,
+)
+
 
 def _check_t(t) -> int:
-    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        raise ValueError(f"t must be an int >= 0, got {t!r}")
-    return t
+    return check_int(t, "t", minimum=0)
 
 
 def _pos_int(name, x) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {x!r}")
-    return x
+    return check_int(x, name, minimum=1)
+
+
+def _lr(x, name: str) -> float:
+    """A learning rate: a finite number > 0."""
+    return check_positive(x, name)
+
+
+def _floor(x, name: str, lr0: float) -> float:
+    """A floor such as η_min: finite, ≥ 0 and not above η0."""
+    return check_number(x, name, minimum=0, maximum=lr0)
 
 
 def step_decay(t: int, *, lr0: float, gamma: float = 0.5, step_size: int = 30) -> float:
     """η0·γ^⌊t/N⌋ ("halve every 30 epochs" is γ = 0.5, N = 30). Twin: ``StepLR``."""
     _check_t(t)
+    _lr(lr0, "lr0")
     _pos_int("step_size", step_size)
-    if not 0 < gamma <= 1:
-        raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+    check_number(gamma, "gamma", minimum=0, maximum=1, strict_min=True)
     return lr0 * gamma ** (t // step_size)
 
 
@@ -50,7 +68,9 @@ def cosine(t: int, *, lr0: float, T: int, lr_min: float = 0.0) -> float:
     """η_min + (η0 − η_min)(1 + cos(πt/T))/2 for 0 ≤ t ≤ T (periodic continuation beyond T, as
     ``CosineAnnealingLR``)."""
     _check_t(t)
+    _lr(lr0, "lr0")
     _pos_int("T", T)
+    _floor(lr_min, "lr_min", lr0)
     return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * t / T)) / 2
 
 
@@ -59,11 +79,11 @@ def warmup_cosine(t: int, *, lr0: float, warmup: int, T: int, lr_min: float = 0.
     """Linear warmup from ``start_factor``·η0 to η0 over ``warmup`` steps, then cosine to η_min at T.
     Twin: ``SequentialLR([LinearLR, CosineAnnealingLR], milestones=[warmup])``."""
     _check_t(t)
+    _lr(lr0, "lr0")
     _pos_int("warmup", warmup)
-    if not (isinstance(T, int) and T > warmup):
-        raise ValueError(f"T must be an int > warmup ({warmup}), got {T!r}")
-    if not 0 < start_factor <= 1:
-        raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
+    check_int(T, "T", minimum=warmup + 1)
+    _floor(lr_min, "lr_min", lr0)
+    check_number(start_factor, "start_factor", minimum=0, maximum=1, strict_min=True)
     if t < warmup:
         return lr0 * (start_factor + (1 - start_factor) * t / warmup)
     return cosine(t - warmup, lr0=lr0, T=T - warmup, lr_min=lr_min)
@@ -72,6 +92,8 @@ def warmup_cosine(t: int, *, lr0: float, warmup: int, T: int, lr_min: float = 0.
 def cyclical_triangular(t: int, *, lr_lo: float, lr_hi: float, step_size_up: int = 20) -> float:
     """Triangular cycle between η_lo and η_hi with half-period S (Smith 2017). Twin: ``CyclicLR``."""
     _check_t(t)
+    check_nonnegative(lr_lo, "lr_lo")
+    check_number(lr_hi, "lr_hi", minimum=lr_lo)
     _pos_int("step_size_up", step_size_up)
     c = math.floor(1 + t / (2 * step_size_up))
     x = abs(t / step_size_up - 2 * c + 1)
@@ -82,9 +104,7 @@ class FunctionLR(torch.optim.lr_scheduler.LRScheduler):
     """Sets each group's lr to ``fn(t, base_lr)`` at step t (closed form; resumable)."""
 
     def __init__(self, optimizer, fn, last_epoch: int = -1):
-        if not callable(fn):
-            raise ValueError(f"fn must be callable (t, base_lr) -> lr, got {type(fn).__name__}")
-        self.fn = fn
+        self.fn = check_callable(fn, "fn")  # (t, base_lr) -> lr
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):

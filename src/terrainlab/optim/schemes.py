@@ -7,7 +7,8 @@ tuple state (θ, v, …), so the state is explicit, as in diffrax. Every scheme 
 - ``flow``: the continuous-time limit it discretises;
 - ``R(z)``: its linear amplification on the test problem θ' = λθ at z = ηλ — the spectral radius
   of the companion (amplification) matrix for two-step methods — so ``stability_limit(λ_max)``
-  (the largest stable η on a quadratic of top curvature λ_max) is scanned from R, not typed in;
+  (the largest stable η on a quadratic of top curvature λ_max) is scanned from R, not typed in, by
+  the one implementation every scheme shares (:meth:`terrainlab.core.AbstractScheme.stability_limit`);
 - ``modified_loss(L, η)`` where a first correction is known: the loss whose flow the discrete
   iteration follows to one order higher in η (Barrett & Dherin 2021 for GD; Ghosh et al. 2023 for
   heavy ball), with ``time_scale`` c in θ' = −c·∇L̃ and one step lasting η time units.
@@ -30,22 +31,24 @@ import torch
 from torch.func import grad
 
 from ..core.schemes import AbstractScheme, Euler, ImplicitEuler, StepResult
+from ..core.validate import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_nonnegative,
+    check_number,
+)
 from ._functional import adam_, heavy_ball_, prox_grad_
 from .mirror import BregmanGenerator, SquaredEuclidean
 
 
 def _check_unit(name: str, x: float, closed_zero: bool = True) -> float:
-    ok = (0 <= x < 1) if closed_zero else (0 < x < 1)
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not ok:
-        rng = "[0, 1)" if closed_zero else "(0, 1)"
-        raise ValueError(f"{name} must be a number in {rng}, got {x!r}")
-    return float(x)
+    """A momentum/averaging coefficient in [0, 1) (in (0, 1) with ``closed_zero=False``)."""
+    return float(check_number(x, name, minimum=0, maximum=1, strict_min=not closed_zero, strict_max=True))
 
 
 def _check_nonneg(name: str, x: float) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not (x >= 0) or not np.isfinite(x):
-        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
-    return float(x)
+    return float(check_nonnegative(x, name))
 
 
 def _grad_sq_norm(loss_fn: Callable, theta: torch.Tensor) -> torch.Tensor:
@@ -68,30 +71,6 @@ class OptimizerScheme(AbstractScheme):
     def params(self, state) -> torch.Tensor:
         """θ from a scheme state (or from a stacked trajectory of states)."""
         return state[0] if isinstance(state, tuple) else state
-
-    def stability_limit(self, lam: float, n: int = 20_001, z_max: float = 50.0) -> float:
-        """Largest η with |R(−η·lam)| ≤ 1 on all of (0, η], for a real curvature lam > 0.
-
-        Scans |R| on n points of the negative real axis up to −z_max, then bisects the first
-        crossing to machine precision; ``inf`` when no crossing is found (A-stable schemes).
-        """
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
-            raise ValueError(f"lam must be a number > 0, got {lam!r}")
-        z = -np.linspace(0.0, z_max, n)[1:]
-        amp = np.abs(np.asarray(self.R(z.astype(complex))))
-        bad = np.nonzero(amp > 1.0 + 1e-12)[0]
-        if bad.size == 0:
-            return float("inf")
-        if bad[0] == 0:
-            return 0.0
-        lo, hi = -z[bad[0] - 1], -z[bad[0]]  # |R(-lo)| <= 1 < |R(-hi)|
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if abs(complex(np.asarray(self.R(np.array([-mid], dtype=complex)))[0])) > 1.0 + 1e-12:
-                hi = mid
-            else:
-                lo = mid
-        return float(lo / lam)
 
     def modified_loss(self, loss_fn: Callable, eta: float) -> Callable:
         """L̃ whose flow θ' = −time_scale·∇L̃ the iteration follows to O(η²); see subclasses."""
@@ -202,10 +181,8 @@ class NesterovScheme(_MatrixScheme):
     """
 
     def __init__(self, beta: float = 0.9, schedule: str | None = None):
-        if schedule not in (None, "convex"):
-            raise ValueError(f"schedule must be None or 'convex', got {schedule!r}")
+        self.schedule = check_choice(schedule, "schedule", (None, "convex"))
         self.beta = _check_unit("beta", beta)
-        self.schedule = schedule
         self.flow = (
             "θ'' + (3/s) θ' + ∇L(θ) = 0  (Su–Boyd–Candès ODE, s = t√η)"
             if schedule
@@ -322,9 +299,7 @@ class MirrorDescentScheme(OptimizerScheme):
 
     def __init__(self, psi: BregmanGenerator | None = None):
         psi = SquaredEuclidean() if psi is None else psi
-        if not isinstance(psi, BregmanGenerator):
-            raise ValueError(f"psi must be a BregmanGenerator such as NegativeEntropy(), got {psi!r}")
-        self.psi = psi
+        self.psi = check_instance(psi, "psi", BregmanGenerator, "a BregmanGenerator such as NegativeEntropy()")
 
     def R(self, z):
         return 1 + z
@@ -347,9 +322,8 @@ class NaturalGradientScheme(OptimizerScheme):
     flow = "θ' = −G(θ)⁻¹ ∇L(θ)  (natural-gradient flow)"
 
     def __init__(self, metric: Callable[[torch.Tensor], torch.Tensor], damping: float = 1e-3):
-        if not callable(metric):
-            raise ValueError(f"metric must be callable θ -> G(θ), got {type(metric).__name__}")
-        self.metric, self.damping = metric, _check_nonneg("damping", damping)
+        self.metric = check_callable(metric, "metric")
+        self.damping = _check_nonneg("damping", damping)
 
     def R(self, z):
         return 1 + z

@@ -43,23 +43,45 @@ class AbstractScheme:
     def step(self, field, state: State, t: float, eta: float) -> StepResult:
         raise NotImplementedError
 
-    def stability_limit(self, lam: float, n: int = 200_001, z_max: float = 50.0) -> float:
-        """Largest η with |R(−η·lam)| ≤ 1 on the whole interval (0, η], for a real lam > 0.
+    def stability_limit(self, lam: float, n: int = 20_001, z_max: float = 50.0) -> float:
+        """Largest η with |R(−η·lam)| ≤ 1 on the whole interval (0, η], for a real curvature lam > 0.
 
-        Found by scanning R along the negative real axis (the curvature directions of a quadratic
-        loss), so it is computed from R, not assumed. Returns ``inf`` when no bound is found up to
-        ``z_max``/lam (A-stable schemes).
+        Scans |R| on ``n`` points of the negative real axis (the curvature directions of a
+        quadratic loss) down to −``z_max``, then bisects the first crossing of |R| = 1 to machine
+        precision — so the limit is computed from R, not assumed, and every scheme (core's and the
+        optimizers of :mod:`terrainlab.optim`) gets it the same way. Returns ``inf`` when |R| ≤ 1 up
+        to ``z_max``/lam (A-stable schemes), 0.0 when even the smallest step is unstable.
+
+        Example:
+            >>> from terrainlab.core import Euler
+            >>> round(Euler().stability_limit(4.0), 9)   # R(z) = 1 + z: η < 2/λ
+            0.5
         """
         import numpy as np
 
-        if not lam > 0:
-            raise ValueError(f"lam must be > 0, got {lam}")
+        from ..validate import check_int, check_positive
+
+        check_positive(lam, "lam")
+        check_int(n, "n", minimum=2)
+        check_positive(z_max, "z_max")
+
+        def unstable(z: np.ndarray) -> np.ndarray:
+            return np.abs(np.asarray(self.R(z.astype(complex)))) > 1.0 + 1e-12
+
         z = -np.linspace(0.0, z_max, n)[1:]
-        amp = np.abs(np.asarray(self.R(z.astype(complex))))
-        bad = np.nonzero(amp > 1.0 + 1e-12)[0]
+        bad = np.nonzero(unstable(z))[0]
         if bad.size == 0:
             return float("inf")
-        return float(-z[bad[0] - 1] / lam) if bad[0] > 0 else 0.0
+        if bad[0] == 0:
+            return 0.0
+        lo, hi = -z[bad[0] - 1], -z[bad[0]]  # |R(−lo)| ≤ 1 < |R(−hi)|
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if unstable(np.array([-mid]))[0]:
+                hi = mid
+            else:
+                lo = mid
+        return float(lo / lam)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
