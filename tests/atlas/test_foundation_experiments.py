@@ -3,11 +3,23 @@
 import math
 
 import pytest
+import torch
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch03.euler_steps import decide_euler_limit
 from terrainlab.atlas.chapters.ch04.learning_rate_stability import decide_critical_damping
-from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious
+from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious, gd_lyapunov
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Run the experiments as `terrainlab atlas --jobs 2` does on two cores: one torch thread each.
+    Their tensors are small; a second thread only adds synchronisation, which on a loaded machine
+    costs more than the work (measured: 50x on a 400x64 softmax regression's backward)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_decide_euler_limit_both_ways():
@@ -52,6 +64,21 @@ def test_learning_rate_stability(tmp_path):
     assert res.numbers["eta_stability_edge_measured"] == pytest.approx(0.5, abs=2e-3)
     assert res.numbers["period_two_at_0.5"] is True
     assert len(figs) == 2
+
+
+def test_gd_lyapunov_is_the_closed_form_average():
+    """The toolkit's exponent (one orbit per η) equals mean log|1 − ηL''(θ_k)| along the GD orbit
+    written out by hand, and an escaping orbit gives NaN."""
+    etas = torch.tensor([0.05, 0.3, 0.45], dtype=torch.float64)
+    burn, keep = 50, 200
+    x, acc = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    for k in range(burn + keep):
+        if k >= burn:
+            acc += torch.log(torch.abs(1 - etas * (3 * x**2 - 4)))
+        x = x - etas * (x**3 - 4 * x + 1)
+    lyap = gd_lyapunov(etas, burn=burn, keep=keep)
+    assert lyap[:2] == pytest.approx((acc / keep)[:2].tolist(), rel=1e-12, abs=1e-12)
+    assert math.isnan(lyap[2]) and not math.isfinite(float(x[2]))
 
 
 def test_euler_fixed_points_quick(tmp_path):
