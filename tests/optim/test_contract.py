@@ -21,7 +21,8 @@ from terrainlab.optim import (
     ProximalGradient,
     ProximalPoint,
 )
-from terrainlab.optim._terrains import bowl, rosenbrock
+from terrainlab.terrains.closed_form import bowl_loss as bowl
+from terrainlab.terrains.closed_form import rosenbrock_loss as rosenbrock
 
 START = (-1.2, 1.0)  # the same start for every optimizer and both terrains
 MIN = torch.tensor([1.0, 1.0], dtype=torch.float64)

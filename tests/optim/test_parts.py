@@ -190,7 +190,7 @@ def test_nesterov_convex_schedule_meets_the_accelerated_bound():
 
 def test_proximal_point_optimizer_matches_implicit_euler_scheme():
     from terrainlab.optim import ProximalPoint, ProximalPointScheme
-    from terrainlab.optim._terrains import rosenbrock
+    from terrainlab.terrains.closed_form import rosenbrock_loss as rosenbrock
 
     th0 = torch.tensor([-1.2, 1.0], dtype=torch.float64)
     tr = rollout(gradient_field(rosenbrock), th0[None], eta=0.05, steps=3, scheme=ProximalPointScheme(), record="last")

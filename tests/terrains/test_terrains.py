@@ -177,3 +177,24 @@ def test_bad_input_raises_value_error():
         Terrain("t", lambda t: t.sum(-1), 2, ((0, 1), (0, 1)), "x", minima=((0.0,),))
     with pytest.raises(ValueError, match="n must be"):
         T.grid(1)
+
+
+def test_closed_forms_match_autograd():
+    from terrainlab.terrains.closed_form import (
+        bowl_loss,
+        double_well_grad,
+        double_well_loss,
+        rosenbrock_field,
+        rosenbrock_hessian,
+        rosenbrock_loss,
+    )
+
+    th = torch.tensor([[0.3, -0.7], [1.2, 0.4]], dtype=torch.float64)
+    g = torch.func.vmap(torch.func.grad(lambda x: rosenbrock_loss(x, b=7.0)))(th)
+    assert torch.allclose(rosenbrock_field(7.0)(th), -g, atol=1e-12)
+    H = torch.func.hessian(lambda x: rosenbrock_loss(x, b=7.0))(th[0])
+    assert torch.allclose(torch.tensor(rosenbrock_hessian(0.3, -0.7, 7.0), dtype=torch.float64), H, atol=1e-12)
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)[:, None]
+    dw = torch.func.vmap(torch.func.grad(lambda v: double_well_loss(v).sum()))(x)
+    assert torch.allclose(dw, double_well_grad(x), atol=1e-12)
+    assert bowl_loss(torch.tensor([1.0, 1.0])).item() == 0.0 and rosenbrock_loss(torch.ones(2)).item() == 0.0

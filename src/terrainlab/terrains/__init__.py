@@ -4,6 +4,8 @@ critical points.
 A :class:`Terrain` is L: R^d → R on batches ``(..., d)`` with a plotting box, a formula and known
 minima; :func:`critical_points` solves ∇L = 0 from a grid (damped Newton, float64, batched) and
 :func:`classify` names a point by its Hessian (min / max / saddle / degenerate).
+:mod:`terrainlab.terrains.closed_form` holds losses as plain functions with their exact gradients
+and Hessians (Rosenbrock, the 1-D double well), used by the optimizer tests and experiments.
 
 Example:
     >>> from terrainlab.terrains import get, critical_points

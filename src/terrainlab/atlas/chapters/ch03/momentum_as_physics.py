@@ -17,8 +17,8 @@ from matplotlib.ticker import NullFormatter
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.core import RK4, rollout
 from terrainlab.optim import HeavyBallScheme, heavy_ball_from_physics
-from terrainlab.optim._terrains import double_well_grad
 from terrainlab.plotting import OKABE_ITO, figure, style
+from terrainlab.terrains.closed_form import double_well_grad
 
 MASS, FRICTION = 1.0, 0.8
 THETA0 = 2.8

@@ -16,8 +16,8 @@ from matplotlib.colors import ListedColormap
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.core import rollout
 from terrainlab.optim import GradientDescentScheme
-from terrainlab.optim._terrains import double_well, double_well_grad
 from terrainlab.plotting import OKABE_ITO, figure, style
+from terrainlab.terrains.closed_form import double_well_grad, double_well_loss
 
 MISMATCH_TOL = 0.01
 OUTCOMES = ("left min", "right min", "not settled", "diverged")
@@ -80,7 +80,7 @@ def nearest_minimum(ctx: Context) -> Result:
     with style():
         fig, axes = figure("double", height=2.8, ncols=2, gridspec_kw={"width_ratios": [1, 1.6]})
         x = np.linspace(-3.5, 3.5, 500)
-        axes[0].plot(x, double_well(torch.tensor(x)[:, None]).numpy(), color="k")
+        axes[0].plot(x, double_well_loss(torch.tensor(x)[:, None]).numpy(), color="k")
         for v, c in ((left, OKABE_ITO[4]), (right, OKABE_ITO[5]), (top, "0.4")):
             axes[0].axvline(v, color=c, lw=0.7, ls="--")
         mid = 0.5 * (left + right)

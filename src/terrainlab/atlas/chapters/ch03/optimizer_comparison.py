@@ -23,8 +23,8 @@ from terrainlab.optim import (
     plot_stability_regions,
     stability_threshold,
 )
-from terrainlab.optim._terrains import rosenbrock, rosenbrock_field, rosenbrock_hessian
 from terrainlab.plotting import OKABE_ITO, figure, style
+from terrainlab.terrains.closed_form import rosenbrock_field, rosenbrock_hessian, rosenbrock_loss
 
 B = 10.0
 START = (-1.5, 2.0)
@@ -90,7 +90,7 @@ def optimizer_comparison(ctx: Context) -> Result:
         fig, axes = figure("double", height=2.7, ncols=3, layout="constrained")
         ax = axes[0]
         x, y = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-1, 3, 300))
-        Z = rosenbrock(torch.tensor(np.stack([x, y], -1))).numpy()
+        Z = rosenbrock_loss(torch.tensor(np.stack([x, y], -1))).numpy()
         ax.contour(x, y, np.log10(Z + 1e-3), levels=20, colors="0.75", linewidths=0.5, linestyles="solid")
         for k, p in paths.items():
             ax.plot(p[:, 0], p[:, 1], ".-", ms=2, lw=0.8, color=colors[k],
