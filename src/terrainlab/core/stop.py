@@ -34,11 +34,10 @@ class StopRule:
         raise NotImplementedError
 
 
-class StepTolerance(StopRule):
-    """Converged once max|S_{t+1} − S_t| ≤ tol for ``m`` consecutive checks (all states of a batch)."""
+class _Consecutive(StopRule):
+    """``converged`` once a subclass's test ``_met(prev, new)`` has held for ``m`` consecutive checks."""
 
-    def __init__(self, tol: float, m: int = 1, check_every: int = 1):
-        self.tol = check_positive(tol, "tol")
+    def __init__(self, m: int, check_every: int):
         self.m = check_int(m, "m", minimum=1)
         self._set_check_every(check_every)
         self._run = 0
@@ -46,9 +45,23 @@ class StepTolerance(StopRule):
     def reset(self):
         self._run = 0
 
+    def _met(self, prev, new) -> bool:
+        raise NotImplementedError
+
     def __call__(self, prev, new, step):
-        self._run = self._run + 1 if float(sub_norm(new, prev)) <= self.tol else 0
+        self._run = self._run + 1 if self._met(prev, new) else 0
         return "converged" if self._run >= self.m else None
+
+
+class StepTolerance(_Consecutive):
+    """Converged once max|S_{t+1} − S_t| ≤ tol for ``m`` consecutive checks (all states of a batch)."""
+
+    def __init__(self, tol: float, m: int = 1, check_every: int = 1):
+        self.tol = check_positive(tol, "tol")
+        super().__init__(m, check_every)
+
+    def _met(self, prev, new) -> bool:
+        return float(sub_norm(new, prev)) <= self.tol
 
 
 class DivergenceBound(StopRule):
@@ -67,23 +80,16 @@ def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.where(p > 0, p * (torch.log(p.clamp(min=tiny)) - torch.log(q.clamp(min=tiny))), 0).sum(-1)
 
 
-class KLFreeze(StopRule):
+class KLFreeze(_Consecutive):
     """The belief freeze: Δ_t = KL(p_t ‖ p_{t−1}) < ε for ``m`` consecutive steps (every row)."""
 
     def __init__(self, eps: float, m: int = 1, check_every: int = 1):
         self.eps = check_positive(eps, "eps")
-        self.m = check_int(m, "m", minimum=1)
-        self._set_check_every(check_every)
-        self._run = 0
+        super().__init__(m, check_every)
 
-    def reset(self):
-        self._run = 0
-
-    def __call__(self, prev, new, step):
+    def _met(self, prev, new) -> bool:
         kl = _kl_rows(new, prev)
-        delta = float(kl.amax()) if kl.numel() else 0.0
-        self._run = self._run + 1 if delta < self.eps else 0
-        return "converged" if self._run >= self.m else None
+        return (float(kl.amax()) if kl.numel() else 0.0) < self.eps
 
 
 class CycleDetect(StopRule):
