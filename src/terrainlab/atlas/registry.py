@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.validate import check_choice, check_int
 from ._io import atomic_save, dumps, jsonable  # noqa: F401 - dumps and jsonable stay importable from here
 
 VERDICTS = ("holds", "holds-with-correction", "fails", "inconclusive")
@@ -31,8 +32,7 @@ class Result:
     corrected: str | None = None
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        check_choice(self.verdict, "verdict", VERDICTS)
         if not isinstance(self.threshold, str) or not self.threshold.strip():
             raise ValueError("threshold must state the threshold the verdict was computed from")
         object.__setattr__(self, "numbers", jsonable(self.numbers))
@@ -101,8 +101,7 @@ def experiment(*, id: str, chapter: int, title: str, claim: str):
     """Register an atlas experiment. ``id`` is "chNN.name"; ``claim`` is the book's claim tested."""
     if not isinstance(id, str) or "." not in id:
         raise ValueError(f"id must look like 'ch03.name', got {id!r}")
-    if not isinstance(chapter, int) or chapter < 1:
-        raise ValueError(f"chapter must be a positive int, got {chapter!r}")
+    check_int(chapter, "chapter", minimum=1)
 
     def wrap(fn):
         if id in _REGISTRY and _REGISTRY[id].module != fn.__module__:

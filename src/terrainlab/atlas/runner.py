@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..core.validate import check_int, check_positive
 from ._io import atomic_write_json, atomic_write_text, drop_cache, read_cache, write_cache
 from .pool import mp_context, run_processes
 from .registry import Experiment, discover, registry
@@ -229,12 +230,9 @@ def run_atlas(
     ``on_start(id)`` and ``on_finish(entry)`` are progress callbacks (the CLI draws its progress bar
     with them). Bad arguments raise ``ValueError`` naming the argument.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ValueError(f"jobs must be an int ≥ 1, got {jobs!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    check_int(jobs, "jobs", minimum=1)
+    check_int(seed, "seed", minimum=0)
+    check_positive(timeout, "timeout", finite=False)  # seconds; inf: no limit
     if package is None and not modules:
         raise ValueError("package or modules must name where the experiments are")
     patterns = parse_only(only)
