@@ -5,6 +5,9 @@
 Problems: (a) MLP 64→32→10 (tanh, 2,410 parameters) on scikit-learn's digits (1,797 samples)
 after 200 GD steps; (b) small CNN (≈2.7k parameters) on one CIFAR-size batch of random data
 (32×3×32×32); (c) ResNet-18 on a GPU when CUDA and torchvision are present (skipped otherwise).
+``--sections block`` runs only the block-product comparison on the small CNN (terrainlab's
+``matmat`` against its own column loop and against curvlinops' ``HessianLinearOperator``: Hutch++,
+``to_dense`` and SLQ), which needs only curvlinops.
 Reference: the dense float64 Hessian (terrainlab ``to_dense``) → exact top eigenvalues and trace.
 For top-1, top-5 and trace we report products (HVPs), wall time (median of R runs, the tools
 alternated within each repeat) and error against the reference; for eigenvalues also whether
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _models  # noqa: E402
 from _models import ce  # noqa: E402
 
-from terrainlab.curvature import HessianOperator, eigs, trace  # noqa: E402
+from terrainlab.curvature import HessianOperator, eigs, spectral_density, trace  # noqa: E402
 
 F = torch.nn.functional
 
@@ -329,11 +332,89 @@ def trace_section(net, x, y, ref_tr, repeats, lines, seeds):
     lines.append("\n")
 
 
+def _alternate(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, the callables alternated within every repeat (one warm-up)."""
+    for f in fns.values():
+        f()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def block_section(net, x, y, repeats, lines, n_batches=(1, 4)):
+    """Block products (issue 16): terrainlab's ``matmat`` (k vectors in one pass over the data)
+    against its own column loop (``block_size=1``) and curvlinops' ``HessianLinearOperator``
+    (vmapped forward-over-reverse on blocks), on the same data, one process, alternated."""
+    try:
+        import curvlinops
+    except ImportError:
+        print("block products vs curvlinops: skipped (pip install curvlinops-for-pytorch)")
+        lines.append("\nBlock products vs curvlinops: skipped (curvlinops not installed).\n")
+        return
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    n = sum(p.numel() for p in params)
+    eye = torch.eye(n)
+    lines.append("\n### Block products on the small CNN: terrainlab `matmat` vs column loop vs curvlinops\n")
+    lines.append(f"curvlinops-for-pytorch {getattr(curvlinops, '__version__', '3.0.1')}; medians of {repeats} "
+                 "alternated repeats; ratios are terrainlab-with-blocks / the other.\n\n"
+                 "| data | task | products | terrainlab blocks | terrainlab column loop | curvlinops | "
+                 "blocks / loop | blocks / curvlinops |\n|---|---|---|---|---|---|---|---|\n")
+    for nb in n_batches:
+        data = [(x[i::nb], y[i::nb]) for i in range(nb)]
+        ours = HessianOperator(net, ce, data)  # block_size 32: one pass per 32 columns
+        loop = HessianOperator(net, ce, data, block_size=1)  # every product its own pass
+        cl = curvlinops.HessianLinearOperator(net, torch.nn.CrossEntropyLoss(), params, data,
+                                              check_deterministic=False)
+        # correctness first: the three give the same block product
+        V = torch.randn(n, 8, generator=torch.Generator().manual_seed(0))
+        ref = loop.matmat(V)
+        for name, got in (("blocks", ours.matmat(V)), ("curvlinops", cl @ V)):
+            err = float((got - ref).abs().max() / ref.abs().max())
+            print(f"{nb} batch(es): {name} vs column loop, max rel. difference {err:.1e}")
+
+        def hutchpp(op):
+            return lambda: trace(op, "hutch++", n_matvec=99, generator=torch.Generator().manual_seed(0))
+
+        def cl_dense(width=32):
+            return lambda: torch.cat([cl @ eye[:, i:i + width] for i in range(0, n, width)], dim=1)
+
+        tasks = {
+            "Hutch++ (99)": (99, {"blocks": hutchpp(ours), "loop": hutchpp(loop),
+                                   "curvlinops": lambda: curvlinops.hutchpp_trace(cl, 99)}),
+            "Krylov-Hutch++ (99)": (99, {"blocks": lambda: trace(ours, n_matvec=99, generator=torch.Generator().manual_seed(0)),
+                                          "loop": lambda: trace(loop, n_matvec=99, generator=torch.Generator().manual_seed(0)),
+                                          "curvlinops": None}),
+            "SLQ (10 probes × 40 steps)": (400, {
+                "blocks": lambda: spectral_density(ours, n_probes=10, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
+                "loop": lambda: spectral_density(loop, n_probes=10, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
+                "curvlinops": None}),
+            f"to_dense ({n}²)": (n, {"blocks": ours.to_dense, "loop": loop.to_dense, "curvlinops": cl_dense()}),
+        }
+        for task, (prods, fns) in tasks.items():
+            fns = {k: f for k, f in fns.items() if f is not None}
+            reps = max(1, repeats // 2) if task.startswith("to_dense") else repeats
+            med = _alternate(fns, reps)
+            cl_t = med.get("curvlinops")
+            cells = [f"{1e3 * med['blocks']:.0f} ms", f"{1e3 * med['loop']:.0f} ms",
+                     f"{1e3 * cl_t:.0f} ms" if cl_t else "–", f"{med['blocks'] / med['loop']:.2f}",
+                     f"{med['blocks'] / cl_t:.2f}" if cl_t else "–"]
+            print(f"{nb} batch(es) {task:28s} " + "  ".join(cells))
+            lines.append(f"| {nb} batch(es) of {x.shape[0] // nb} | {task} | {prods} | " + " | ".join(cells) + " |\n")
+    lines.append("\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--out", default=None, help="write the markdown table here")
+    ap.add_argument("--sections", default="all", choices=("all", "block"),
+                    help="'block': only the block-product comparison with curvlinops on the small CNN")
     ap.add_argument("--problems", default=None,
                     help=f"comma-separated subset of {','.join(PROBLEMS)} (default: all; resnet18 only with CUDA)")
     a = ap.parse_args(argv)
@@ -345,7 +426,12 @@ def main(argv=None):
              f"{os.getloadavg()[0]:.1f} at start, torch {torch.__version__}"
              + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
              + f"; medians of {repeats} alternated repeats (ResNet-18: {max(1, repeats // 2)}).\n"]
-    names = a.problems.split(",") if a.problems else (["mlp"] if a.quick else list(PROBLEMS))
+    if a.sections == "block":
+        _, net, x, y = small_cnn()
+        block_section(net, x, y, repeats, lines)
+        names = []
+    else:
+        names = a.problems.split(",") if a.problems else (["mlp"] if a.quick else list(PROBLEMS))
     for name in names:
         if name not in PROBLEMS:
             raise SystemExit(f"--problems: unknown {name!r}; expected some of {', '.join(PROBLEMS)}")
@@ -360,6 +446,8 @@ def main(argv=None):
             continue
         label, net, x, y = PROBLEMS[name]()
         bench_problem(label, net, x, y, repeats, lines)
+        if name == "cnn":
+            block_section(net, x, y, repeats, lines)
     if a.out:
         with open(a.out, "w") as f:
             f.writelines(lines)

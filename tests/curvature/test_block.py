@@ -98,13 +98,17 @@ def test_fallback_loop_when_batched_backward_fails(monkeypatch):
             raise RuntimeError("Batching rule not implemented for aten::some_op")
         return real(*args, **kwargs)
 
-    for name in ("hessian", "ggn", "fisher-empirical"):
+    def no_vmap(*args, **kwargs):
+        raise RuntimeError("Batching rule not implemented for aten::some_op")
+
+    for name in ("hessian", "hessian-cached", "ggn", "fisher-empirical"):
         op = _operators(False)[name]
         V = torch.randn(op.size, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
         ref = torch.stack([op.matvec(V[:, i]) for i in range(3)], dim=1)
-        monkeypatch.setattr(torch.autograd, "grad", no_batching)
-        out = op.matmat(V)
-        monkeypatch.setattr(torch.autograd, "grad", real)
+        with monkeypatch.context() as m:
+            m.setattr(torch.autograd, "grad", no_batching)
+            m.setattr(torch.func, "vmap", no_vmap)
+            out = op.matmat(V)
         assert op.block_backend == "loop", name
         assert torch.allclose(out, ref, rtol=0, atol=1e-12), name
 

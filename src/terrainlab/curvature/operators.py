@@ -48,9 +48,11 @@ the forward pass and the first backward are shared by the k vectors, and the k s
 products run as one vectorised backward (``torch.autograd.grad(..., is_grads_batched=True)``,
 i.e. ``torch.func.vmap`` over the vector dimension, as curvlinops does). Blocks wider than
 ``block_size`` (default 32) are cut into chunks, which bounds the extra memory (about k times
-the activations of one batch). If a model has an operation without a batching rule the product
-falls back to a loop over the columns that still shares the forward and first backward
-(``op.block_backend`` then says ``"loop"``). ``to_dense``, Hutch++ and the trace probes, the
+the activations of one batch). The Hessian's block runs ``vmap`` of forward-over-reverse
+``jvp(grad(L))``; the GGN and Fisher blocks share the forward and the Jᵀu graph and run J V,
+Λ(J V) and Jᵀ(·) as vectorised backward passes. If a model has an operation without a batching
+rule the product falls back to a loop over the columns that still shares the forward and first
+backward (``op.block_backend`` then says ``"loop"``). ``to_dense``, Hutch++ and the trace probes, the
 eigenpair certificates and stochastic Lanczos quadrature use blocks.
 
 Distributed
@@ -151,7 +153,8 @@ class CurvatureOperator:
         step = max(1, int(self.block_size))
         if k <= step:
             return self._matmat(V)
-        return torch.cat([self._matmat(V[:, i : i + step]) for i in range(0, k, step)], dim=1)
+        return torch.cat([self._matmat(V[:, i : i + step]) if i + 1 < min(k, i + step)
+                          else self._matvec(V[:, i]).unsqueeze(1) for i in range(0, k, step)], dim=1)
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         """Fallback: one product per column."""
@@ -468,19 +471,21 @@ class HessianOperator(_ModelOperator):
         return hv
 
     def _batch_matmat(self, batch, V):
-        """H_b V: one forward and one first backward per batch; the k products H_b v_i are one
-        vectorised double backward (or, for ``backend="func"``, ``vmap`` of forward-over-reverse)."""
-        if self.backend == "func":
-            if self.block_backend == "vmap":
-                from torch.func import grad, jvp, vmap
+        """H_b V for a block: ``torch.func.vmap`` over the k columns of forward-over-reverse
+        ``jvp(grad(L_b), θ, v)`` (one batched forward and backward per batch, as curvlinops
+        does; measured faster on CPU than a vmapped double backward, ``bench/curvature.py``). If
+        the model cannot be vmapped (e.g. BatchNorm updating running statistics in place), the k
+        double-backward products share one first-order graph (the cached one when
+        ``cache_graph``)."""
+        if self.block_backend == "vmap":
+            from torch.func import grad, jvp, vmap
 
-                hvp = lambda v: jvp(grad(lambda th: self._loss(th, batch)), (self.theta,), (v,))[1]
-                try:
-                    return vmap(hvp, in_dims=1, out_dims=1)(V)
-                except (RuntimeError, NotImplementedError):
-                    self.block_backend = "loop"
-            return super()._batch_matmat(batch, V)
-        if self.cache_graph:
+            hvp = lambda v: jvp(grad(lambda th: self._loss(th, batch)), (self.theta,), (v,))[1]
+            try:
+                return vmap(hvp, in_dims=1, out_dims=1)(V)
+            except (RuntimeError, NotImplementedError):
+                self.block_backend = "loop"  # an op without a batching rule: fall back for good
+        if self.cache_graph and self.backend == "double_backward":
             if self._cache is None:
                 th = self.theta.detach().requires_grad_(True)
                 (g,) = torch.autograd.grad(self._loss(th, batch), th, create_graph=True)
