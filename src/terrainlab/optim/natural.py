@@ -24,6 +24,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..core.validate import check_callable
+
 
 def per_sample_jacobian(values: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     """J with J[i] = ∇_θ values[i], flattened over all params: shape (n, P)."""
@@ -47,8 +49,7 @@ class DenseFisher:
     """F = JᵀJ/n with J the per-sample Jacobian of ``fn()``; solves (F + δI)d = g densely."""
 
     def __init__(self, fn: Callable[[], torch.Tensor]):
-        if not callable(fn):
-            raise ValueError(f"fn must be a callable returning per-sample terms, got {type(fn).__name__}")
+        check_callable(fn, "fn")  # fn() -> per-sample terms
         self.fn = fn
 
     def matrix(self, params: list[torch.Tensor]) -> torch.Tensor:

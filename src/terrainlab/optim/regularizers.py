@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core.validate import check_nonnegative
+
 
 def l1_penalty(theta: torch.Tensor, lam: float) -> torch.Tensor:
     return lam * theta.abs().sum()
@@ -34,15 +36,13 @@ def elastic_net_penalty(theta: torch.Tensor, l1: float, l2: float) -> torch.Tens
 
 def prox_l1(x: torch.Tensor, tau: float) -> torch.Tensor:
     """S_τ(x) = sign(x)·max(|x| − τ, 0)."""
-    if not tau >= 0:
-        raise ValueError(f"tau must be >= 0, got {tau!r}")
+    check_nonnegative(tau, "tau")
     return torch.sign(x) * torch.clamp(x.abs() - tau, min=0)
 
 
 def prox_elastic_net(x: torch.Tensor, tau1: float, tau2: float) -> torch.Tensor:
     """prox of τ1‖·‖₁ + (τ2/2)‖·‖²: S_τ1(x)/(1 + τ2)."""
-    if not tau2 >= 0:
-        raise ValueError(f"tau2 must be >= 0, got {tau2!r}")
+    check_nonnegative(tau2, "tau2")
     return prox_l1(x, tau1) / (1 + tau2)
 
 
@@ -75,8 +75,7 @@ def input_noise_ridge(X, y, sigma: float) -> RidgeEquivalence:
         X = X[:, None]
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"X must be (n, d) and y (n,), got {X.shape} and {y.shape}")
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+    check_nonnegative(sigma, "sigma")
     n, d = X.shape
     A = np.hstack([X, np.ones((n, 1))])
     H = 2 * A.T @ A / n

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core.validate import check_int, check_positive
+
 
 def _eigs(H) -> np.ndarray:
     if torch.is_tensor(H):
@@ -40,8 +42,7 @@ def stability_threshold(H) -> float:
 
 def one_step_eta(lam: float) -> float:
     """η = 1/λ: the step that lands on the minimum of (λ/2)θ² in one step (R = 0)."""
-    if not lam > 0:
-        raise ValueError(f"lam must be > 0, got {lam!r}")
+    check_positive(lam, "lam")
     return 1.0 / lam
 
 
@@ -60,10 +61,8 @@ class QuadraticTrace:
 
 def quadratic_trace(lam: float, eta: float, theta0: float = 1.0, steps: int = 20) -> QuadraticTrace:
     """Iterate θ_{t+1} = (1 − ηλ)θ_t and classify the orbit from the factor, not from the iterates."""
-    if not (isinstance(steps, int) and steps >= 0):
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta!r}")
+    check_int(steps, "steps", minimum=0)
+    check_positive(eta, "eta")
     factor = 1.0 - eta * lam
     theta = theta0 * factor ** np.arange(steps + 1, dtype=float)
     amp = abs(factor)
