@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.core import Euler, ImplicitEuler
+from terrainlab.core import Euler, ImplicitEuler, NewtonKrylov
 from terrainlab.nn import ImplicitEulerStep, ODEStack
 from terrainlab.plotting import BLACK, BLUE, ORANGE, VERMILLION, figure
 
@@ -105,7 +105,7 @@ def stiff_field(ctx: Context) -> Result:
     etas = np.geomspace(0.1 * pred, 100 * pred, 40 if ctx.quick else 80)
     g_exp = [growth(stack, h0, Euler(), float(e), 60)[0] for e in etas]
     etas_imp = np.geomspace(0.1 * pred, 100 * pred, n_imp)
-    imp = ImplicitEuler(solver="newton", tol=1e-10, max_iter=30)
+    imp = ImplicitEuler(NewtonKrylov(tol=1e-10, max_iter=30))  # Jacobian-free Newton, as the layers use
     g_imp, inner = [], []
     for e in etas_imp:
         g, it = growth(stack, h0, imp, float(e), 60 if not ctx.quick else 30)
