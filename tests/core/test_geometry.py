@@ -78,8 +78,9 @@ def test_validate_names_the_argument_and_allows_an_empty_batch():
     assert tr.final.shape == (0, 3)
 
 
-@pytest.mark.parametrize("v", [torch.tensor([0.2, math.nan, 0.5]), torch.tensor([1.0, -math.inf, 0.0]),
-                               torch.tensor([3, 1, 0]), torch.tensor(0.5), torch.tensor([1j, 0j])])
+@pytest.mark.parametrize("v", [torch.tensor([0.2, math.nan, 0.5]), torch.tensor([1.0, math.inf, 0.0]),
+                               torch.tensor([-math.inf, -math.inf]), torch.tensor([3, 1, 0]), torch.tensor(0.5),
+                               torch.tensor([1j, 0j]), torch.empty(2, 0)])
 def test_project_simplex_rejects_what_is_not_a_real_float_vector(v):
     with pytest.raises(ValueError, match=r"^v must"):
         project_simplex(v)
@@ -88,6 +89,8 @@ def test_project_simplex_rejects_what_is_not_a_real_float_vector(v):
 def test_project_simplex_values_and_empty_rows():
     assert torch.allclose(project_simplex(torch.tensor([3.0, 1.0, 0.0])), torch.tensor([1.0, 0.0, 0.0]))
     assert project_simplex(torch.empty(0, 4)).shape == (0, 4)
+    # −inf rules a coordinate out: it projects to 0 and the rest is projected as usual
+    assert torch.allclose(project_simplex(torch.tensor([-math.inf, 0.5, 0.2])), torch.tensor([0.0, 0.65, 0.35]))
 
 
 entries = st.one_of(st.floats(-0.5, 1.5), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0]))

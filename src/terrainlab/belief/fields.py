@@ -247,6 +247,7 @@ def langevin_orbit(field, p0: torch.Tensor, eta: float, T, steps: int, *,
     broadcasting against ``p0[..., :1]`` (many temperatures in one batch). The Euclidean projection
     keeps only the tangent part of the noise in the interior; a step that overshoots the boundary is
     clipped onto it (count such hits: they are an artefact of the discretisation)."""
+    geometry = _geometry(proj, p0)
     if torch.is_tensor(T):
         if bool((T < 0).any()) or not bool(torch.isfinite(T).all()):
             raise ValueError("T must hold finite temperatures >= 0")
@@ -257,7 +258,6 @@ def langevin_orbit(field, p0: torch.Tensor, eta: float, T, steps: int, *,
 
     else:
         diffusion = math.sqrt(2 * check_number(T, "T", minimum=0))
-    geometry = _geometry(proj, p0)
     return rollout(field, p0, eta=eta, steps=steps, scheme=EulerMaruyama(diffusion, generator),
                    geometry=geometry, record=record)
 

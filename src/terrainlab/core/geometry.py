@@ -55,12 +55,13 @@ def simplex_rule(projection: str, name: str = "projection") -> str:
     return projection
 
 
-def _project(v: torch.Tensor) -> torch.Tensor:
-    """The sort-based projection kernel (no validation; see :func:`project_simplex`)."""
+def _project(v: torch.Tensor, vmax: torch.Tensor | None = None) -> torch.Tensor:
+    """The sort-based projection kernel (no validation; see :func:`project_simplex`). ``vmax`` is
+    the detached row maximum when the caller has it already."""
     K = v.shape[-1]
     # the projection is invariant to adding c·1; shifting by the row maximum keeps the arithmetic
     # near the result's scale, so huge steps (a field blowing up at the boundary) stay accurate
-    v = v - v.detach().amax(dim=-1, keepdim=True)
+    v = v - (v.detach().amax(dim=-1, keepdim=True) if vmax is None else vmax)
     u, _ = torch.sort(v, dim=-1, descending=True)
     css = torch.cumsum(u, dim=-1) - 1
     ks = torch.arange(1, K + 1, device=v.device, dtype=v.dtype)
@@ -76,22 +77,25 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
 
     argmin_{p ∈ Δ} ‖p − v‖² = max(v − τ, 0) with τ chosen so the result sums to one; τ is found by
     sorting (Held, Wolfe & Crowder 1974; Duchi, Shalev-Shwartz, Singer & Chandra 2008). Batched,
-    differentiable almost everywhere, O(K log K) per row.
+    differentiable almost everywhere, O(K log K) per row. A −inf entry (a coordinate ruled out)
+    projects to 0.
 
-    Raises ``ValueError`` for an integer, empty-shaped or non-finite ``v`` (the projection of NaN is
-    not a belief). ``Simplex("euclid").land`` is the same rule without the checks, for hot loops.
+    Raises ``ValueError`` for an integer or 0-d ``v``, or one holding NaN or +inf (whose projection
+    is not a belief). ``Simplex("euclid").land`` is the same rule without the checks, for hot loops.
 
     Example:
         >>> project_simplex(torch.tensor([0.9, 0.6, -1.0]))
         tensor([0.6500, 0.3500, 0.0000])
     """
     check_tensor(v, "v", min_ndim=1)
-    if torch.is_complex(v):
-        raise ValueError(f"v must be a real floating-point tensor, got dtype {v.dtype}")
-    # one pass, one host sync: amax/amin propagate NaN and ±inf
-    if v.numel() and not bool(torch.isfinite(v.amax()) & torch.isfinite(v.amin())):
-        raise ValueError("v must be finite (no NaN or inf)")
-    return _project(v)
+    if torch.is_complex(v) or v.shape[-1] == 0:
+        raise ValueError(f"v must be a real tensor with at least one coordinate, got {v.dtype} {tuple(v.shape)}")
+    # the row maxima the kernel shifts by anyway: NaN or +inf anywhere in a row shows up there, so
+    # the check costs one host sync and no extra pass over v
+    vmax = v.detach().amax(dim=-1, keepdim=True)
+    if not bool(torch.isfinite(vmax).all()):
+        raise ValueError("v must not contain NaN or +inf (every row needs a finite maximum)")
+    return _project(v, vmax)
 
 
 def _tilt(p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
