@@ -155,6 +155,7 @@ def _panel(ax, terrain, cp, path, title, shoulder=None, n=121, quiver_n=17):
            "gradient-descent path must navigate (the figure marks a saddle)."),
 )
 def bumpy_bowl_critical_points(ctx: Context) -> Result:
+    # ---- measure: the critical points of the book's bowl, their certificate, where a saddle is born
     t0 = time.perf_counter()
     n_grid = 16 if ctx.quick else 30
     h_cert = 0.03 if ctx.quick else 0.01
@@ -162,9 +163,6 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
     cp = critical_points(T, n_grid=n_grid, tol=GRAD_TOL)
     counts = cp.counts
     cert = exclusion_certificate(T, cp.points, h_cert, A_BOOK, K)
-    verdict = decide_bumpy_bowl_critical_points(
-        counts["min"], counts["saddle"], counts["max"], counts["degenerate"], cp.max_grad_norm,
-        cert["certified"])
 
     # where a saddle would come from: the saddle-node amplitude, and a check on both sides of it
     a_star, x_star = saddle_node_amplitude(K)
@@ -180,6 +178,7 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
     tr2 = rollout(T_above.field(), s0, eta=ETA, steps=steps, scheme=Euler(), stop=stop)
     path, path2 = tr.states[:, 0].numpy(), tr2.states[:, 0].numpy()
 
+    # ---- figure
     fig, axes = figure("double", height=2.9, ncols=2)
     _panel(axes[0], T, cp, path, f"Book's bumpy bowl (A = {A_BOOK}): one critical point", shoulder)
     ca = cp_above.counts
@@ -189,6 +188,10 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
                  "critical points found by Newton", fontsize=7, y=1.0)
     ctx.savefig(fig, "bumpy_bowl_critical_points")
 
+    # ---- decide: a pure function of the measured counts, residual and certificate
+    verdict = decide_bumpy_bowl_critical_points(
+        counts["min"], counts["saddle"], counts["max"], counts["degenerate"], cp.max_grad_norm,
+        cert["certified"])
     mins = cp.of_kind("min")
     numbers = {
         "amplitude": A_BOOK,
