@@ -103,3 +103,18 @@ def test_stability_region_grid_and_plot(tmp_path):
     _, ax = figure("single")  # a bare Figure: no pyplot backend needed
     hs = plot_stability_regions({"GD": GradientDescentScheme(), "HB": HeavyBallScheme(0.5)}, ax, n=41)
     assert len(hs) == 2 and "3" in hs[1].get_label()
+
+
+def test_one_stability_limit_for_every_scheme():
+    """Optimizer schemes and core schemes share core's scan-and-bisect (no second copy in optim)."""
+    from terrainlab.core import RK4, AbstractScheme, Euler
+    from terrainlab.optim import AdamScheme, NesterovScheme
+
+    for cls in (GradientDescentScheme, HeavyBallScheme, NesterovScheme, AdamScheme, ProximalPointScheme, Euler, RK4):
+        assert cls.stability_limit is AbstractScheme.stability_limit, cls
+    # bisected to machine precision for core schemes too (the scan alone was 2.5e-4 coarse)
+    assert Euler().stability_limit(1.0) == pytest.approx(2.0, rel=1e-11)
+    assert RK4().stability_limit(1.0) == pytest.approx(2.785293563405282, rel=1e-9)
+    for bad in (0.0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="^lam must"):
+            HeavyBallScheme(0.9).stability_limit(bad)
