@@ -332,9 +332,9 @@ def trace_section(net, x, y, ref_tr, repeats, lines, seeds):
     lines.append("\n")
 
 
-def _alternate(fns: dict, repeats: int) -> dict:
-    """Median seconds of each callable, the callables alternated within every repeat (one warm-up)."""
-    for f in fns.values():
+def _alternate(fns: dict, repeats: int, warm_up: bool = True) -> dict:
+    """Median seconds of each callable, the callables alternated within every repeat."""
+    for f in fns.values() if warm_up else ():
         f()
     times = {k: [] for k in fns}
     for _ in range(repeats):
@@ -389,16 +389,16 @@ def block_section(net, x, y, repeats, lines, n_batches=(1, 4)):
             "Krylov-Hutch++ (99)": (99, {"blocks": lambda: trace(ours, n_matvec=99, generator=torch.Generator().manual_seed(0)),
                                           "loop": lambda: trace(loop, n_matvec=99, generator=torch.Generator().manual_seed(0)),
                                           "curvlinops": None}),
-            "SLQ (10 probes × 40 steps)": (400, {
-                "blocks": lambda: spectral_density(ours, n_probes=10, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
-                "loop": lambda: spectral_density(loop, n_probes=10, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
+            "SLQ (5 probes × 40 steps)": (200, {
+                "blocks": lambda: spectral_density(ours, n_probes=5, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
+                "loop": lambda: spectral_density(loop, n_probes=5, lanczos_steps=40, generator=torch.Generator().manual_seed(0)),
                 "curvlinops": None}),
             f"to_dense ({n}²)": (n, {"blocks": ours.to_dense, "loop": loop.to_dense, "curvlinops": cl_dense()}),
         }
         for task, (prods, fns) in tasks.items():
             fns = {k: f for k, f in fns.items() if f is not None}
-            reps = max(1, repeats // 2) if task.startswith("to_dense") else repeats
-            med = _alternate(fns, reps)
+            dense = task.startswith("to_dense")  # n products each: fewer repeats, warm already
+            med = _alternate(fns, max(1, repeats // 2) if dense else repeats, warm_up=not dense)
             cl_t = med.get("curvlinops")
             cells = [f"{1e3 * med['blocks']:.0f} ms", f"{1e3 * med['loop']:.0f} ms",
                      f"{1e3 * cl_t:.0f} ms" if cl_t else "–", f"{med['blocks'] / med['loop']:.2f}",
@@ -415,6 +415,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="write the markdown table here")
     ap.add_argument("--sections", default="all", choices=("all", "block"),
                     help="'block': only the block-product comparison with curvlinops on the small CNN")
+    ap.add_argument("--block-batches", default="1,4",
+                    help="block section: split the CNN's batch into these numbers of batches")
     ap.add_argument("--problems", default=None,
                     help=f"comma-separated subset of {','.join(PROBLEMS)} (default: all; resnet18 only with CUDA)")
     a = ap.parse_args(argv)
@@ -428,7 +430,7 @@ def main(argv=None):
              + f"; medians of {repeats} alternated repeats (ResNet-18: {max(1, repeats // 2)}).\n"]
     if a.sections == "block":
         _, net, x, y = small_cnn()
-        block_section(net, x, y, repeats, lines)
+        block_section(net, x, y, repeats, lines, tuple(int(b) for b in a.block_batches.split(",")))
         names = []
     else:
         names = a.problems.split(",") if a.problems else (["mlp"] if a.quick else list(PROBLEMS))
@@ -447,7 +449,7 @@ def main(argv=None):
         label, net, x, y = PROBLEMS[name]()
         bench_problem(label, net, x, y, repeats, lines)
         if name == "cnn":
-            block_section(net, x, y, repeats, lines)
+            block_section(net, x, y, repeats, lines, tuple(int(b) for b in a.block_batches.split(",")))
     if a.out:
         with open(a.out, "w") as f:
             f.writelines(lines)
