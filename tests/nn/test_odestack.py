@@ -144,6 +144,8 @@ def test_time_dependent_field_gets_time():
 def test_bad_arguments_raise_value_error():
     with pytest.raises(ValueError, match="steps"):
         ODEStack(mlp(), steps=0)
+    with pytest.raises(ValueError, match="steps"):
+        ODEStack(mlp(), steps=None)
     with pytest.raises(ValueError, match="scheme"):
         ODEStack(mlp(), "euler")
     with pytest.raises(ValueError, match="T"):

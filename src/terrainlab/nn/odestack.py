@@ -160,6 +160,7 @@ class ODEStack(nn.Module):
         time_arg: bool | None = None,
     ):
         super().__init__()
+        check_int(steps, "steps", minimum=1)
         T = _check_steps_T(steps, float(steps) if T is None else T)
         scheme = Euler() if scheme is None else scheme
         self._check_scheme(scheme)
