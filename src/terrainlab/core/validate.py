@@ -124,6 +124,15 @@ def check_tensor(x, name: str, *, floating: bool = True, ndim: int | tuple[int, 
     return x
 
 
+def check_floating_dtype(x, name: str, *, allow_none: bool = True):
+    """A floating-point ``torch.dtype`` (``torch.float32``, ``torch.float64``, …), or None if allowed."""
+    if x is None and allow_none:
+        return x
+    if not (isinstance(x, torch.dtype) and x.is_floating_point):
+        raise ValueError(f"{name} must be a floating-point torch.dtype{' (or None)' if allow_none else ''}, got {x!r}")
+    return x
+
+
 def check_same_dtype(x: torch.Tensor, name: str, ref: torch.Tensor, ref_name: str) -> torch.Tensor:
     """``x`` has the dtype of ``ref`` (no silent promotion between float32 and float64)."""
     if x.dtype != ref.dtype:

@@ -84,6 +84,7 @@ from torch import nn
 from terrainlab.core.validate import (
     check_callable,
     check_choice,
+    check_floating_dtype,
     check_instance,
     check_int,
     check_positive,
@@ -273,8 +274,7 @@ class _ModelOperator(CurvatureOperator):
         check_instance(model, "model", nn.Module, "a torch.nn.Module")
         check_choice(mode, "mode", _MODES)
         check_choice(reduction, "reduction", ("mean", "sum"))
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        check_floating_dtype(dtype, "dtype")
         self.block_size = check_int(block_size, "block_size", minimum=1)
         #: "vmap" while block products run vectorised; "loop" after a model's op had no batching rule
         self.block_backend = "vmap"

@@ -23,6 +23,7 @@ from torch.func import functional_call, vmap
 from terrainlab.core.validate import (
     check_callable,
     check_choice,
+    check_floating_dtype,
     check_instance,
     check_int,
     check_positive,
@@ -47,8 +48,7 @@ class Evaluator:
                  affine=True, strategy="auto"):
         check_instance(model, "model", nn.Module, "a torch.nn.Module")
         check_callable(loss_fn, "loss_fn")
-        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ValueError(f"dtype must be a floating-point torch.dtype (or None), got {dtype!r}")
+        check_floating_dtype(dtype, "dtype")
         if chunk_size is not None:
             check_int(chunk_size, "chunk_size", minimum=1)
         if memory_budget is not None:

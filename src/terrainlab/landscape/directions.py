@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from terrainlab.core.validate import check_choice, check_int, check_tensor
+from terrainlab.core.validate import check_choice, check_floating_dtype, check_int, check_tensor
 from terrainlab.curvature.algorithms import EigResult, eigs
 from terrainlab.params import ParamFilter, ParamSpec
 
@@ -56,8 +56,7 @@ def random_direction(
     """
     check_choice(normalization, "normalization", _NORMS)
     check_choice(bias, "bias", _BIAS)
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating-point torch.dtype (or None), got {dtype!r}")
+    check_floating_dtype(dtype, "dtype")
     spec = ParamSpec.from_module(model, params)
     named = dict(model.named_parameters())
     parts = []
