@@ -68,7 +68,6 @@ def momentum_as_physics(ctx: Context) -> Result:
         paths[h] = q
         maps[f"{h:g}"] = {"eta": eta, "beta": beta}
     slope = float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
-    verdict = decide_momentum_physics(slope, errs[-1])
     t_ref = np.arange(len(ref_q)) * H_REF
     energy = 0.5 * ref_p**2 / MASS + (0.25 * ref_q**4 - 2 * ref_q**2 + ref_q + 6)
 
@@ -96,6 +95,9 @@ def momentum_as_physics(ctx: Context) -> Result:
         axes[2].set_ylabel("E = p²/2m + L(θ)")
         axes[2].set_title("friction dissipates energy (dE/dt = −γθ'²)")
     ctx.savefig(fig, "momentum_as_physics")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_momentum_physics(slope, errs[-1])
 
     return Result(
         verdict=verdict,

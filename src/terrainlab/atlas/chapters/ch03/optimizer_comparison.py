@@ -81,7 +81,6 @@ def optimizer_comparison(ctx: Context) -> Result:
     best = {k: (float(etas[k][int(np.argmin(sweep[k]))]), float(np.min(sweep[k]))) for k in names}
     closest_stated = min(stated_dist, key=stated_dist.get)
     closest_tuned = min(best, key=lambda k: best[k][1])
-    verdict = decide_optimizer_comparison(frac["Adam"], closest_stated == "Adam")
     lam = np.linalg.eigvalsh(np.array(rosenbrock_hessian(1.0, 1.0, B)))
     gd_limit = stability_threshold(np.array(rosenbrock_hessian(1.0, 1.0, B)))
 
@@ -121,6 +120,9 @@ def optimizer_comparison(ctx: Context) -> Result:
         ax.legend(handles=hs, frameon=False, fontsize=5.5, loc="upper left")
         ax.set_title("stable steps: |R(z)| ≤ 1, z = ηλ")
     ctx.savefig(fig, "optimizer_comparison")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_optimizer_comparison(frac["Adam"], closest_stated == "Adam")
 
     return Result(
         verdict=verdict,

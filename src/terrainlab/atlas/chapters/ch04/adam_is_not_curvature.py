@@ -66,7 +66,6 @@ def adam_is_not_curvature(ctx: Context) -> Result:
     _, sv_eq, g_eq = _run((0.01, 1.0), 21)
     eq_ratio = float(sv_eq[1, 0] / sv_eq[1, 1])
     end_over_lam = (sv[-1] / np.array(LAMS)).tolist()
-    verdict = decide_adam_curvature(scale_ratio, eq_ratio)
 
     with style():
         fig, axes = figure("double", height=2.5, ncols=3)
@@ -98,6 +97,9 @@ def adam_is_not_curvature(ctx: Context) -> Result:
         axes[2].set_title("two counterexamples")
         axes[2].legend(frameon=False, fontsize=6)
     ctx.savefig(fig, "adam_is_not_curvature")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_adam_curvature(scale_ratio, eq_ratio)
 
     return Result(
         verdict=verdict,

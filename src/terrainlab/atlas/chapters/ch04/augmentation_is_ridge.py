@@ -66,7 +66,6 @@ def augmentation_is_ridge(ctx: Context) -> Result:
     pmin = prof_aug.min()
     rise = {f"{w:.1f}": float(_loss(np.array(w), np.array(np.mean(Y) - w * np.mean(X)), SIGMA**2) - pmin)
             for w in (1.9, 2.1)}
-    verdict = decide_augmentation(ev_plain.min(), ev_aug.min(), ev_aug.max())
 
     with style():
         fig, axes = figure("double", height=2.6, ncols=3)
@@ -91,6 +90,9 @@ def augmentation_is_ridge(ctx: Context) -> Result:
         axes[2].set_title(f"profile: one minimum; λ_min {ev_plain.min():.4f} → {ev_aug.min():.4f}")
         axes[2].legend(frameon=False, fontsize=6)
     ctx.savefig(fig, "augmentation_is_ridge")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_augmentation(ev_plain.min(), ev_aug.min(), ev_aug.max())
 
     return Result(
         verdict=verdict,

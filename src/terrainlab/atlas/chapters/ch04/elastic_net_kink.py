@@ -67,7 +67,6 @@ def elastic_net_kink(ctx: Context) -> Result:
         tr = rollout(field, starts, eta=0.2, steps=steps, scheme=ProximalGradientScheme(l1=0.05, l2=l2), record="last")
         sols[name] = tr.final.numpy()
     spread = {k: float(np.abs(v[0] - v[1]).max()) for k, v in sols.items()}
-    verdict = decide_elastic_net_kink(ratios)
 
     with style():
         fig, axes = figure("double", height=2.5, ncols=3)
@@ -98,6 +97,9 @@ def elastic_net_kink(ctx: Context) -> Result:
         axes[2].set_title("duplicated column: lasso depends on start")
         axes[2].legend(frameon=False, fontsize=6)
     ctx.savefig(fig, "elastic_net_kink")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_elastic_net_kink(ratios)
 
     return Result(
         verdict=verdict,

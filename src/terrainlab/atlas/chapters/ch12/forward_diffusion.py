@@ -61,7 +61,6 @@ def forward_diffusion(ctx: Context) -> Result:
     cov = torch.cov(xT.T)
     prior_dev = max(xT.mean(0).abs().max().item(), (cov - torch.eye(2, dtype=cov.dtype)).abs().max().item())
     max_z = max(zs)
-    verdict = decide_forward_diffusion(max_z, prior_dev)
 
     fig, axes = figure("double", height=1.75, ncols=5, sharex=True, sharey=True)
     for ax, i in zip(axes, checkpoints):
@@ -80,6 +79,9 @@ def forward_diffusion(ctx: Context) -> Result:
     axes[0].legend(loc="lower right", markerscale=5, frameon=False)
     fig.suptitle("Forward DDPM chain (linear β, T = 1000): two clusters dissolve into N(0, I)", y=1.13)
     ctx.savefig(fig, "forward_diffusion")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_forward_diffusion(max_z, prior_dev)
     return Result(
         verdict=verdict,
         numbers={"n": n, "checkpoints": rows, "max_abs_z": max_z, "prior_deviation": prior_dev},

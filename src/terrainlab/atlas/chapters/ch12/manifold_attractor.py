@@ -119,8 +119,6 @@ def manifold_attractor(ctx: Context) -> Result:
         if name == "thin_ring":
             traj = res.trajectory
     ring, ctrl = out["thin_ring"], out["eight_clusters"]
-    verdict = decide_manifold_attractor(ring["lambda_normal_median"], ring["lambda_tangent_median"],
-                                        ring["tangent_separation_ratio"])
 
     fig, axes = figure("double", height=3.0, ncols=2)
     ax = axes[0]
@@ -164,6 +162,10 @@ def manifold_attractor(ctx: Context) -> Result:
     ax.set_ylim(top=1e5)  # room for the legend above the eight-cluster spikes
     ax.legend(frameon=False, fontsize=6, loc="upper center", ncol=2)
     ctx.savefig(fig, "manifold_attractor")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_manifold_attractor(ring["lambda_normal_median"], ring["lambda_tangent_median"],
+                                        ring["tangent_separation_ratio"])
     return Result(
         verdict=verdict,
         numbers={"t_late": t_late, "thin_ring": ring, "eight_clusters_control": ctrl, "n_points": m},

@@ -79,8 +79,6 @@ def sampler_noise_scale(ctx: Context) -> Result:
                          "within_cluster_std": float(_cluster_std(x, gm))})
     last = steps_list[-1]
     pick = {r["variant"]: r for r in rows if r["steps"] == last}
-    verdict = decide_sampler_noise_scale(pick["book_sqrt_eta"]["mmd"], pick["correct_sqrt_beta_eta"]["mmd"],
-                                         floor, pick["correct_sqrt_beta_eta"]["weight_error"])
 
     X, Y, p = density_grid(gm, 4.0)
     fig, axes = figure("double", height=2.5, ncols=3)
@@ -108,6 +106,10 @@ def sampler_noise_scale(ctx: Context) -> Result:
     ax.legend(frameon=False)
     fig.suptitle(f"Exact score, three clusters (true s.d. 0.30), {last} steps", y=1.06)
     ctx.savefig(fig, "sampler_noise_scale")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_sampler_noise_scale(pick["book_sqrt_eta"]["mmd"], pick["correct_sqrt_beta_eta"]["mmd"],
+                                         floor, pick["correct_sqrt_beta_eta"]["weight_error"])
     b, c = pick["book_sqrt_eta"], pick["correct_sqrt_beta_eta"]
     return Result(
         verdict=verdict,

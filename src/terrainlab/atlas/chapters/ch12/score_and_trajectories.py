@@ -85,7 +85,6 @@ def score_and_trajectories(ctx: Context) -> Result:
     mmd_floor = mmd_rbf(gm.sample(2000, generator=g, dtype=torch.float32)[0], ref, bandwidth=0.5)
     exact_werr = max(v["weight_error"] for k, v in runs.items() if k.startswith("exact"))
     learned_werr = max(v["weight_error"] for k, v in runs.items() if k.startswith("learned"))
-    verdict = decide_score_and_trajectories(exact_werr, learned_werr, errs["0.3"])
 
     # ---- figure 1: the score field (direction), exact and learned, at t = 0.05
     X, Y, p = density_grid(gm, 3.5)
@@ -139,6 +138,9 @@ def score_and_trajectories(ctx: Context) -> Result:
         axes[0].set_ylabel("x₂")
         axes[0].legend(loc="lower right", frameon=False, fontsize=6)
     ctx.savefig(fig, "trajectories")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_score_and_trajectories(exact_werr, learned_werr, errs["0.3"])
 
     return Result(
         verdict=verdict,

@@ -65,7 +65,6 @@ def score_far_from_data(ctx: Context) -> Result:
                      "measured_gain_at_r40": float(med[-1] / radii[-1]), "min_cos_to_home_r20": cos})
         ratios.append(s20 / s10)
         cos_home.append(cos)
-    verdict = decide_score_far_from_data(ratios, min(cos_home))
 
     fig, axes = figure("double", height=2.8, ncols=2)
     ax = axes[0]
@@ -85,6 +84,9 @@ def score_far_from_data(ctx: Context) -> Result:
     ax.set_ylabel("‖score‖ / r")
     ax.set_title("‖score‖/r → 1/(α²c + σ²) (dotted: prediction)")
     ctx.savefig(fig, "score_far_from_data")
+
+    # decide: a pure function of the numbers measured above (the figure only shows them)
+    verdict = decide_score_far_from_data(ratios, min(cos_home))
     return Result(
         verdict=verdict,
         numbers={"profiles": rows, "n_directions": m},
