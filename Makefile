@@ -29,8 +29,17 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(PY) -m pytest -p no:cacheprovider --durations=15 --doctest-modules src tests
 
+# The anchors of the `bench` extra, installed so that pip cannot swap this torch build for another:
+# curvlinops needs backpack-for-pytorch, whose torchvision requirement pulls a different torch (a CUDA
+# build of several GB here). Neither imports torchvision on the paths bench/ uses, so those two come
+# without their dependencies and everything else as usual. Keep this list in step with pyproject's.
+BENCH_NODEPS := curvlinops-for-pytorch backpack-for-pytorch
+BENCH_DEPS := torchdiffeq pyhessian hessian-eigenthings loss-landscapes torchdeq diffusers \
+	einconv einops linear_operator opt-einsum tqdm unfoldNd
+
 bench: $(STAMP)
-	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m pip install -q --no-deps $(BENCH_NODEPS)
+	$(PY) -m pip install -q $(BENCH_DEPS)
 	for f in bench/[!_]*.py; do $(PY) $$f || exit 1; done
 
 clean:
