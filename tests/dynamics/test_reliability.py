@@ -3,7 +3,6 @@ documented answer; renamed modules keep a warning shim."""
 
 import importlib
 import math
-import sys
 
 import pytest
 import torch
@@ -37,13 +36,18 @@ def test_classify_nonfinite_eigenvalues():
         classify_flow(torch.tensor([-1.0]), tol=-1.0)
 
 
-def test_lyapunov_check_module_is_a_deprecated_alias():
-    sys.modules.pop("terrainlab.dynamics.lyapunov_check", None)
-    with pytest.warns(DeprecationWarning, match="lyapunov_function"):
-        mod = importlib.import_module("terrainlab.dynamics.lyapunov_check")
+def test_lyapunov_check_is_the_function_and_stays_so_after_any_import():
+    # The module was renamed lyapunov_function.py. A deprecation shim named lyapunov_check.py cannot
+    # exist: importing it would rebind terrainlab.dynamics.lyapunov_check from the function to the
+    # module (the import system sets the attribute on the package), breaking every caller.
+    import terrainlab.dynamics as dyn
     from terrainlab.dynamics import lyapunov_function
 
-    assert mod.lyapunov_check is lyapunov_function.lyapunov_check is lyapunov_check
+    assert dyn.lyapunov_check is lyapunov_function.lyapunov_check is lyapunov_check
+    assert callable(dyn.lyapunov_check)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("terrainlab.dynamics.lyapunov_check")
+    assert dyn.lyapunov_check is lyapunov_check
 
 
 def test_batched_lyapunov_masks_orbits_that_blew_up_in_an_earlier_chunk():
