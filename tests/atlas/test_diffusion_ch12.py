@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch12.forward_diffusion import decide_forward_diffusion
@@ -14,18 +13,6 @@ from terrainlab.atlas.chapters.ch12.pf_ode_is_not_ot import decide_pf_ode_is_not
 from terrainlab.atlas.chapters.ch12.sampler_noise_scale import decide_sampler_noise_scale
 from terrainlab.atlas.chapters.ch12.score_and_trajectories import decide_score_and_trajectories
 from terrainlab.atlas.chapters.ch12.score_far_from_data import decide_score_far_from_data
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Run the experiments as `terrainlab atlas --jobs 2` does on two cores: one torch thread each.
-    Their tensors are small; a second thread only adds synchronisation, which on a loaded machine
-    costs more than the work (measured: 50x on a 400x64 softmax regression's backward)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 NAN = float("nan")
 

@@ -11,17 +11,6 @@ from terrainlab.atlas.chapters.ch04.learning_rate_stability import decide_critic
 from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious, gd_lyapunov
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Run the experiments as `terrainlab atlas --jobs 2` does on two cores: one torch thread each.
-    Their tensors are small; a second thread only adds synchronisation, which on a loaded machine
-    costs more than the work (measured: 50x on a 400x64 softmax regression's backward)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_decide_euler_limit_both_ways():
     assert decide_euler_limit(0.97) == "holds"
     assert decide_euler_limit(0.02) == "fails"  # error not shrinking with η

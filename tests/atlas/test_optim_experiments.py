@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from terrainlab.atlas import discover, run_one
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Run the experiments as `terrainlab atlas --jobs 2` does on two cores: one torch thread each.
-    Their tensors are small; a second thread only adds synchronisation, which on a loaded machine
-    costs more than the work (measured: 50x on a 400x64 softmax regression's backward)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 EXPECTED = {
     "ch03.optimizer_comparison": ("holds-with-correction",),

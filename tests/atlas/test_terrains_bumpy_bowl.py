@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
@@ -14,17 +13,6 @@ from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
     saddle_node_amplitude,
 )
 from terrainlab.terrains import bumpy_bowl, critical_points
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Run the experiments as `terrainlab atlas --jobs 2` does on two cores: one torch thread each.
-    Their tensors are small; a second thread only adds synchronisation, which on a loaded machine
-    costs more than the work (measured: 50x on a 400x64 softmax regression's backward)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_decide_each_way():
