@@ -42,6 +42,7 @@ _SUBPACKAGES = (
     "nn",
     "belief",
     "diffusion",
+    "seq",
     "atlas",
     "plotting",
 )

@@ -1,0 +1,7 @@
+"""terrainlab.seq — sequence models as trajectories (the hidden-state world for language models).
+
+A transformer's residual stream is a trajectory across depth, h_{l+1} = h_l + f_l(h_l) (a ResNet
+is explicit Euler); a recurrent model's hidden state is a trajectory across tokens,
+h_t = Φ(h_{t−1}, x_t). This package trains small models on tasks with exact answers, and gives
+instruments that read those trajectories out of any ``nn.Module`` with forward hooks.
+"""
