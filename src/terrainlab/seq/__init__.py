@@ -9,6 +9,18 @@ instruments that read those trajectories out of any ``nn.Module`` with forward h
 # --- models and tasks (h7) ---
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401
 from .models import GRULM, TinyGPT  # noqa: F401
+from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is needed only when called)
+    bert_layer_substeps,
+    embed,
+    load_minilm,
+    mean_pool,
+    minilm_layers,
+    minilm_path,
+    random_init_like,
+    residual_stream,
+    substep_run,
+    tokenize_texts,
+)
 from .tasks import Copy, Lookup, Mixture, ModArithmetic, TaskBatch, Vocab, concat_batches  # noqa: F401
 from .train import (  # noqa: F401
     LMTrainResult,
