@@ -52,8 +52,9 @@ def test_load_is_offline_and_restores_env(minilm, monkeypatch):
     assert "HF_HUB_OFFLINE" not in os.environ
 
 
-def test_embedding_matches_sentence_transformers(minilm):
+def test_embedding_matches_sentence_transformers(minilm, monkeypatch):
     """The reference: the package's own sentence-transformers pipeline (mean pool + normalise)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     st = pytest.importorskip("sentence_transformers", reason="sentence-transformers (reference) not installed")
     model, tok = minilm
     ref = st.SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)

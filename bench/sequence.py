@@ -1,0 +1,69 @@
+"""Benchmark: reading the residual stream (all layers, all positions) against a plain forward.
+
+MiniLM-L6 (all-MiniLM-L6-v2 as ``transformers.BertModel``, from the ``lm`` extra), under
+``torch.no_grad()``, one torch thread, alternated in one process, medians:
+
+* ``forward``: ``model(**enc)``, the plain forward the trajectory is read from;
+* ``hooks``: the residual stream h₀ … h₆ captured with forward hooks and stacked,
+  (L+1, B, S, D) — ``terrainlab.seq.pretrained.residual_stream``;
+* ``hf hidden_states``: the same states through Hugging Face's ``output_hidden_states=True``
+  (the anchor: what an HF user would write).
+
+Target: hooks ≤ 1.1× forward. Run: python bench/sequence.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+
+import torch
+from _timing import alternate, table
+
+from terrainlab.seq.pretrained import load_minilm, residual_stream, tokenize_texts
+
+torch.set_num_threads(1)
+
+MODULES = ("json", "heapq", "bisect", "textwrap", "difflib", "fractions", "argparse", "csv", "shlex",
+           "fnmatch", "glob", "string", "calendar", "statistics", "pprint", "base64")
+
+
+def texts(n: int, chars: int) -> list[str]:
+    out = [" ".join((importlib.import_module(m).__doc__ or "").split())[:chars] for m in MODULES]
+    return [t for t in out if t][:n]
+
+
+def main(quick: bool = False):
+    model, tok = load_minilm()
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; MiniLM-L6 "
+          f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters)")
+    shapes = [(4, 120)] if quick else [(4, 120), (16, 200), (16, 500)]
+    rows = []
+    for n, chars in shapes:
+        enc = tokenize_texts(tok, texts(n, chars), max_length=512)
+        B, S = enc["input_ids"].shape
+
+        def forward():
+            with torch.no_grad():
+                return model(**enc).last_hidden_state
+
+        def hooks():
+            return residual_stream(model, enc)
+
+        def hf():
+            with torch.no_grad():
+                return torch.stack(model(**enc, output_hidden_states=True).hidden_states)
+
+        assert torch.allclose(hooks(), hf(), atol=1e-5)
+        t = alternate({"forward": forward, "hooks": hooks, "hf": hf}, repeats=5 if quick else 11)
+        rows.append([f"{B}×{S}", f"{t['forward'] * 1e3:.1f}", f"{t['hooks'] * 1e3:.1f}", f"{t['hf'] * 1e3:.1f}",
+                     f"{t['hooks'] / t['forward']:.3f}", f"{t['hf'] / t['forward']:.3f}"])
+    print(table(rows, ["batch × tokens", "forward ms", "hooks ms", "hf hidden_states ms", "hooks / forward",
+                       "hf / forward"]))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    main(p.parse_args().quick)
