@@ -6,8 +6,22 @@ h_t = Φ(h_{t−1}, x_t). This package trains small models on tasks with exact a
 instruments that read those trajectories out of any ``nn.Module`` with forward hooks.
 """
 
-# --- models and tasks (h7) ---
+# --- models and tasks (h7), instruments for any nn.Module (h8), MiniLM (h9) ---
+from .basins import BasinVolume, TangentHessian, answer_hessian, basin_volume, gru_cell_map  # noqa: F401  (h8)
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401
+from .geometry import (  # noqa: F401  (h8: step geometry, Def-4 classes, Def-3 events)
+    CLASS_NAMES,
+    ImplicitEvents,
+    StepClassComparison,
+    StepClasses,
+    StepGeometry,
+    classify_steps,
+    implicit_reasoning_events,
+    reinit_like,
+    step_classes_with_controls,
+    step_geometry,
+)
+from .lens import AnswerBelief, LogitLens, answer_belief, logit_lens  # noqa: F401  (h8)
 from .models import GRULM, TinyGPT  # noqa: F401
 from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is needed only when called)
     bert_layer_substeps,
@@ -31,3 +45,4 @@ from .train import (  # noqa: F401
     lm_loss,
     train_lm,
 )
+from .trajectory import HiddenTrajectory, capture, first_tensor, resolve_layers, token_trajectory  # noqa: F401  (h8)
