@@ -5,7 +5,8 @@ MiniLM-L6 (all-MiniLM-L6-v2 as ``transformers.BertModel``, from the ``lm`` extra
 
 * ``forward``: ``model(**enc)``, the plain forward the trajectory is read from;
 * ``hooks``: the residual stream h₀ … h₆ captured with forward hooks and stacked,
-  (L+1, B, S, D) — ``terrainlab.seq.pretrained.residual_stream``;
+  (L+1, B, S, D), with its NaN/inf count — ``terrainlab.seq.trajectory.capture`` through
+  ``terrainlab.seq.pretrained.residual_stream``;
 * ``hf hidden_states``: the same states through Hugging Face's ``output_hidden_states=True``
   (the anchor: what an HF user would write).
 

@@ -154,3 +154,12 @@ def test_random_init_is_seeded(minilm):
     assert not torch.equal(w, model.encoder.layer[0].attention.self.query.weight)  # the original untouched
     with pytest.raises(ValueError, match="generator"):
         random_init_like(model, 3)
+
+
+def test_nonfinite_stream_is_reported(minilm):
+    model, tok = minilm
+    broken = random_init_like(model, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        broken.encoder.layer[2].output.dense.bias[0] = float("nan")
+    with pytest.raises(FloatingPointError, match="encoder.layer.2"):
+        residual_stream(broken, tokenize_texts(tok, SENTENCES[:1]))

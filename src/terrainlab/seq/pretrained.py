@@ -150,28 +150,16 @@ def embed(model: nn.Module, tokenizer, texts: Sequence[str], *, max_length: int 
 
 
 def residual_stream(model: nn.Module, enc: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The residual stream h₀ … h_L, shape (L+1, B, S, D), read with forward hooks on
-    :func:`minilm_layers` (the model is not modified; hooks are removed on exit).
+    """The residual stream h₀ … h_L, shape (L+1, B, S, D): :func:`terrainlab.seq.trajectory.capture`
+    on :func:`minilm_layers` under ``torch.no_grad()`` (forward hooks; the model is not modified).
+    A NaN or ±inf anywhere in the stream is an error naming the layers that hold it."""
+    from .trajectory import capture
 
-    Stop-gap until the general capture of :mod:`terrainlab.seq` exists; BERT-specific on purpose."""
-    names = minilm_layers(model)
-    out: dict[str, torch.Tensor] = {}
-    handles = []
-
-    def hook(name):
-        def f(_m, _a, o):
-            out[name] = (o[0] if isinstance(o, tuple) else o).detach()
-        return f
-
-    try:
-        for n in names:
-            handles.append(model.get_submodule(n).register_forward_hook(hook(n)))
-        with torch.no_grad():
-            model(**enc)
-    finally:
-        for h in handles:
-            h.remove()
-    return torch.stack([out[n] for n in names])
+    with torch.no_grad():
+        tr = capture(model, enc, list(minilm_layers(model)), call=lambda m, x: m(**x))
+    if tr.has_nonfinite:
+        raise FloatingPointError(f"non-finite hidden states in layers {list(tr.nonfinite_layers)}")
+    return tr.states
 
 
 def _post_ln_substeps(x, update, layer_norm, n):
