@@ -137,3 +137,21 @@ def test_gru_token_trajectory_is_its_output_sequence_batch_first_either_way():
         out = gru(x)[0]
         assert h.shape == (2, 6, 5)
         assert torch.allclose(h, out if batch_first else out.transpose(0, 1))
+
+
+def test_on_the_seq_models_capture_matches_their_own_hidden_states():
+    from terrainlab.seq import GRULM, TinyGPT, gru_cell_map, logit_lens
+
+    g = torch.Generator().manual_seed(0)
+    gpt = TinyGPT(vocab_size=13, d_model=16, n_layers=2, n_heads=2, context=8, generator=g)
+    ids = torch.randint(0, 13, (3, 8), generator=g)
+    tr = capture(gpt, ids, ["embed", r"blocks.0", "blocks.1"])
+    assert torch.allclose(tr.states, gpt.hidden_states(ids).movedim(1, 0))
+    assert capture(gpt, ids, r"embed|blocks\.\d+").layers == ("embed", "blocks.0", "blocks.1")
+    lens = logit_lens(tr, "lm_head", "ln_f", model=gpt)
+    assert torch.allclose(lens.probs[-1], torch.softmax(gpt(ids), -1), atol=1e-6)
+    gru = GRULM(vocab_size=13, d_hidden=8, generator=g)
+    h = token_trajectory(gru, ids, "rnn")
+    assert torch.allclose(h, gru.hidden_states(ids))
+    e = gru.embed(torch.tensor(4))
+    assert torch.allclose(gru_cell_map(gru.rnn, e)(h), gru.token_map(4)(h), atol=1e-6)

@@ -175,9 +175,22 @@ def capture(model: nn.Module, inputs, layers, *, call: Callable | None = None,
     if len(set(shapes.values())) > 1:
         raise ValueError(f"layers must all output the same shape to be stacked, got {shapes}")
     states = torch.stack([got[n] for n in names])
-    bad = (~torch.isfinite(states)).flatten(1).sum(1).tolist() if states.is_floating_point() else [0] * len(names)
-    return HiddenTrajectory(states=states, layers=tuple(names), n_nonfinite=tuple(int(b) for b in bad),
+    return HiddenTrajectory(states=states, layers=tuple(names), n_nonfinite=_count_nonfinite(states),
                             output=output)
+
+
+def _count_nonfinite(states: torch.Tensor) -> tuple:
+    """NaN/inf entries per layer. Fast path: one sum per layer (a NaN or inf makes it non-finite);
+    only layers whose sum is not finite are counted entry by entry (a finite sum proves none)."""
+    if not (states.is_floating_point() or states.is_complex()):
+        return (0,) * states.shape[0]
+    with torch.no_grad():
+        flat = states.detach().flatten(1)
+        suspect = (~torch.isfinite(flat.sum(1))).nonzero().flatten().tolist()
+        counts = [0] * states.shape[0]
+        for i in suspect:
+            counts[i] = int((~torch.isfinite(flat[i])).sum())
+    return tuple(counts)
 
 
 def token_trajectory(model: nn.Module, inputs, layer: str, *, call: Callable | None = None) -> torch.Tensor:
