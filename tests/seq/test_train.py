@@ -9,6 +9,7 @@ from terrainlab.core import Status
 from terrainlab.seq import (
     GRULM,
     Copy,
+    Mixture,
     ModArithmetic,
     TinyGPT,
     accuracy,
@@ -119,6 +120,11 @@ def test_generate_is_greedy_and_stops_at_eos():
         generate(m, prompt, 5)  # 5 + 5 > context 9
     with pytest.raises(ValueError, match="^prompt"):
         generate(m, torch.full((1, 3), 99), 1)
+    mix = Mixture((ModArithmetic(5, 1, "cot"), ModArithmetic(5, 1, "direct")))(4, g())
+    gpt = TinyGPT(mix.vocab.size, d_model=16, n_layers=1, n_heads=2, context=15, generator=g())
+    with pytest.raises(ValueError, match="^batch"):
+        generated_accuracy(gpt, mix)  # two prompt lengths: score each task on its own
+    assert 0.0 <= accuracy(gpt, mix) <= 1.0 and bool(torch.isfinite(lm_loss(gpt, mix)))
 
 
 def test_checkpoint_round_trip_is_bit_identical(tmp_path):
@@ -165,3 +171,17 @@ def test_train_bad_input(kw, name):
         train_lm(m, Copy(2, 4), **kw)
     with pytest.raises(ValueError, match="^task"):
         train_lm(m, "copy", steps=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_models_and_training_run_on_cuda():
+    task = ModArithmetic(p=5, k=1, form="cot")
+    for model in (TinyGPT(task.vocab.size, d_model=16, n_layers=1, n_heads=2, context=task.length, generator=g()),
+                  GRULM(task.vocab.size, d_hidden=16, generator=g())):
+        cpu = train_lm(model, task, steps=5, batch_size=8, eval_batch_size=16)
+        model.cuda()
+        res = train_lm(model, task, steps=5, batch_size=8, eval_batch_size=16)
+        assert res.status == Status.COMPLETED and cpu.status == Status.COMPLETED
+        b = task(4, g(1))
+        assert generate(model, b.tokens[:, :5].cuda(), 3).device.type == "cuda"
+        assert 0.0 <= generated_accuracy(model, b) <= 1.0
