@@ -10,6 +10,9 @@ MiniLM-L6 (all-MiniLM-L6-v2 as ``transformers.BertModel``, from the ``lm`` extra
 * ``hf hidden_states``: the same states through Hugging Face's ``output_hidden_states=True``
   (the anchor: what an HF user would write).
 
+The same for the tiny GPT of ``terrainlab.seq.models`` (pre-LN, d = 64, 2 and 4 layers, random init;
+the atlas models have this size): ``capture`` of ``embed``, ``blocks.0`` … against ``model(tokens)``.
+
 Target: hooks ≤ 1.1× forward. Run: python bench/sequence.py [--quick]
 """
 
@@ -22,7 +25,9 @@ import platform
 import torch
 from _timing import alternate, table
 
+from terrainlab.seq.models import TinyGPT
 from terrainlab.seq.pretrained import load_minilm, residual_stream, tokenize_texts
+from terrainlab.seq.trajectory import capture
 
 torch.set_num_threads(1)
 
@@ -33,6 +38,27 @@ MODULES = ("json", "heapq", "bisect", "textwrap", "difflib", "fractions", "argpa
 def texts(n: int, chars: int) -> list[str]:
     out = [" ".join((importlib.import_module(m).__doc__ or "").split())[:chars] for m in MODULES]
     return [t for t in out if t][:n]
+
+
+def tiny_gpt(quick: bool):
+    rows = []
+    for L, B, T in ([(2, 64, 32)] if quick else [(2, 64, 32), (4, 64, 64), (4, 256, 64)]):
+        model = TinyGPT(20, d_model=64, n_layers=L, context=64, generator=torch.Generator().manual_seed(0))
+        tokens = torch.randint(0, 20, (B, T), generator=torch.Generator().manual_seed(1))
+        layers = ["embed"] + [f"blocks.{i}" for i in range(L)]
+
+        def forward():
+            with torch.no_grad():
+                return model(tokens)
+
+        def hooks():
+            with torch.no_grad():
+                return capture(model, tokens, layers).states
+
+        t = alternate({"forward": forward, "hooks": hooks}, repeats=11 if quick else 31, warmup=3)
+        rows.append([f"L={L}, {B}×{T}", f"{t['forward'] * 1e3:.2f}", f"{t['hooks'] * 1e3:.2f}",
+                     f"{t['hooks'] / t['forward']:.3f}"])
+    print(table(rows, ["tiny GPT (d = 64)", "forward ms", "capture ms", "capture / forward"]))
 
 
 def main(quick: bool = False):
@@ -62,6 +88,7 @@ def main(quick: bool = False):
                      f"{t['hooks'] / t['forward']:.3f}", f"{t['hf'] / t['forward']:.3f}"])
     print(table(rows, ["batch × tokens", "forward ms", "hooks ms", "hf hidden_states ms", "hooks / forward",
                        "hf / forward"]))
+    tiny_gpt(quick)
 
 
 if __name__ == "__main__":
