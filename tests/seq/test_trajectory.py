@@ -155,3 +155,25 @@ def test_on_the_seq_models_capture_matches_their_own_hidden_states():
     assert torch.allclose(h, gru.hidden_states(ids))
     e = gru.embed(torch.tensor(4))
     assert torch.allclose(gru_cell_map(gru.rnn, e)(h), gru.token_map(4)(h), atol=1e-6)
+
+
+def test_on_a_hugging_face_gpt2_built_from_a_tiny_config():
+    transformers = pytest.importorskip("transformers", reason="transformers (the 'lm' extra) not installed")
+    from terrainlab.seq import logit_lens
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2,
+                                  bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(cfg).eval()  # eval: dropout off, so `drop` outputs h_0
+    ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
+    x = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    model(**x, output_hidden_states=True)
+    own_hooks = _hook_count(model)  # transformers installs hooks of its own on the first forward
+    tr = capture(model, x, r"transformer\.(drop|h\.\d+)", call=lambda m, v: m(**v, output_hidden_states=True))
+    assert tr.layers == ("transformer.drop", "transformer.h.0", "transformer.h.1")
+    hs = tr.output.hidden_states  # HF's own: h_0, h_1, and ln_f(h_2) — its last entry is normalised
+    assert torch.allclose(tr.states[0], hs[0]) and torch.allclose(tr.states[1], hs[1])
+    assert torch.allclose(model.transformer.ln_f(tr.states[2]), hs[2], atol=1e-5)
+    lens = logit_lens(tr, "lm_head", "transformer.ln_f", model=model)
+    assert torch.allclose(lens.probs[-1], torch.softmax(tr.output.logits, -1), atol=1e-6)
+    assert _hook_count(model) == own_hooks
