@@ -45,6 +45,13 @@ def test_basin_volume_is_one_at_zero_noise_and_falls_to_chance():
     again = basin_volume(model, ids, answers, generator=torch.Generator().manual_seed(0), **kw)
     assert torch.equal(res.volume, again.volume)
     rel = basin_volume(model, ids, answers, generator=torch.Generator().manual_seed(0), relative=True, **kw)
+    # per-example positions: reading position 0 (the first token) is correct only when it is the answer
+    first = basin_volume(model, ids, ids[:, 0], generator=torch.Generator().manual_seed(0),
+                         position=torch.zeros(4, dtype=torch.long), **{**kw, "answer_ids": None})
+    assert first.volume[0] == 1.0
+    mixed = basin_volume(model, ids, answers, generator=torch.Generator().manual_seed(0),
+                         position=torch.tensor([1, 1, 0, 0]), **{**kw, "answer_ids": None})
+    assert torch.equal(mixed.per_example[0], torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64))
     assert rel.relative and rel.volume[0] == 1.0
 
 

@@ -75,7 +75,7 @@ def _batch(inputs) -> int:
 
 
 def basin_volume(model: nn.Module, inputs, answers, *, layer: str, sigmas: Sequence[float],
-                 generator: torch.Generator, n_samples: int = 32, position: int = -1,
+                 generator: torch.Generator, n_samples: int = 32, position: int | torch.Tensor = -1,
                  answer_ids=None, call: Callable | None = None, relative: bool = False) -> BasinVolume:
     """Probability that the answer stays correct under Gaussian noise of size σ on h₀, for each σ.
 
@@ -88,19 +88,25 @@ def basin_volume(model: nn.Module, inputs, answers, *, layer: str, sigmas: Seque
         sigmas: noise sizes (≥ 0); with ``relative=True`` in units of the RMS of h₀ over features
             at each token.
         generator: the source of all noise (a run is reproducible given its seed).
+        position: where the answer is read: an int, or (B,) positions (rows of different lengths).
         answer_ids: restrict the argmax to this answer set (chance = 1/K); default: the vocabulary.
         call: ``call(model, inputs)`` when ``model(inputs)`` is not the forward.
     """
     (name,) = resolve_layers(model, [layer])
     check_instance(generator, "generator", torch.Generator, "a torch.Generator")
     check_int(n_samples, "n_samples", minimum=1)
-    check_int(position, "position")
+    B = _batch(inputs)
+    if torch.is_tensor(position):
+        if position.is_floating_point() or position.shape != (B,):
+            raise ValueError(f"position must be an int or {B} integer positions (one per example), "
+                             f"got shape {tuple(position.shape)}")
+    else:
+        check_int(position, "position")
     if call is not None:
         check_callable(call, "call")
     sig = torch.as_tensor(list(sigmas), dtype=torch.float64)
     if sig.ndim != 1 or sig.numel() == 0 or not bool(torch.isfinite(sig).all()) or bool((sig < 0).any()):
         raise ValueError(f"sigmas must be a non-empty list of finite numbers >= 0, got {list(sigmas)!r}")
-    B = _batch(inputs)
     ans = torch.as_tensor(answers)
     if ans.is_floating_point() or ans.shape != (B,):
         raise ValueError(f"answers must be {B} integer token ids (one per example), got shape {tuple(ans.shape)}")
@@ -138,7 +144,12 @@ def basin_volume(model: nn.Module, inputs, answers, *, layer: str, sigmas: Seque
             for s in sig.tolist():
                 state["sigma"] = float(s)
                 out = call(model, big) if call is not None else model(big)
-                logits = first_tensor(getattr(out, "logits", out), "the model's output")[:, position]
+                logits = first_tensor(getattr(out, "logits", out), "the model's output")
+                if torch.is_tensor(position):
+                    rows = torch.arange(logits.shape[0], device=logits.device)
+                    logits = logits[rows, position.to(logits.device).repeat(n_samples)]
+                else:
+                    logits = logits[:, position]
                 bad = ~torch.isfinite(logits).all(-1)
                 if aset is not None:
                     a = aset.to(logits.device)
