@@ -181,12 +181,17 @@ class AbstractRootFinder:
                               seconds=time.perf_counter() - start)
         event = shape[1:]
 
+        checked = False
+
         def g_rows(x):
+            nonlocal checked
             out = g(x.reshape(x.shape[0], *event))
-            if not torch.is_tensor(out) or out.shape != (x.shape[0], *event):
-                got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
-                raise ValueError(f"g must return the state's shape {(x.shape[0], *event)}, got {got}")
-            check_same_dtype(out, "g(z)", x, "z0")
+            if not checked:  # the map's output contract, checked on its first call only (no per-iteration cost)
+                if not torch.is_tensor(out) or out.shape != (x.shape[0], *event):
+                    got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+                    raise ValueError(f"g must return the state's shape {(x.shape[0], *event)}, got {got}")
+                check_same_dtype(out, "g(z)", x, "z0")
+                checked = True
             return out.reshape(x.shape[0], -1)
 
         x = z0.reshape(B, -1)
@@ -201,28 +206,31 @@ class AbstractRootFinder:
         r0 = size0 = None
         history = []
         n_evals = 0
+        codes = {c: torch.tensor(c, dtype=torch.long, device=dev) for c in (_CONVERGED, _NONFINITE, _DIVERGED)}
         for k in range(1, self.max_iter + 1):
             gx = g_rows(x)
             n_evals += 1
+            xn, gn = x.norm(dim=1), gx.norm(dim=1)
             diff = (gx - x).norm(dim=1)
-            res = diff / gx.norm(dim=1).clamp_min(RESIDUAL_FLOOR)
+            res = diff / gn.clamp_min(RESIDUAL_FLOOR)
             if r0 is None:
                 r0 = torch.where(torch.isfinite(diff), diff, torch.ones_like(diff)).clamp_min(1e-30)
-                size0 = 1.0 + torch.nan_to_num(x.norm(dim=1) + gx.norm(dim=1), posinf=0.0)
+                size0 = 1.0 + torch.nan_to_num(xn + gn, posinf=0.0)
             finite = torch.isfinite(res)  # an inf/NaN anywhere in g(x) or x makes res non-finite
-            blown = (diff > self.divergence_factor * r0) | (x.norm(dim=1) > self.divergence_factor * size0)
+            blown = (diff > self.divergence_factor * r0) | (xn > self.divergence_factor * size0)
             bad = ~finite | blown
             better = alive & ~bad & (res < best_res)
             best = torch.where(better[:, None], x, best)
             best_f = torch.where(better[:, None], gx, best_f)
             best_res = torch.where(better, res, best_res)
-            iters = torch.where(active, torch.full_like(iters, k), iters)
-            conv = active & ~bad & (res <= self.tol)
-            status = torch.where(conv, torch.full_like(status, _CONVERGED), status)
-            status = torch.where(active & ~finite, torch.full_like(status, _NONFINITE), status)
-            status = torch.where(active & finite & blown, torch.full_like(status, _DIVERGED), status)
+            iters.masked_fill_(active, k)
+            conv = ~bad & (res <= self.tol)
+            # rows that end now: converged, or failed (non-finite first, then diverged)
+            ending = active & (conv | bad)
+            code = torch.where(finite, torch.where(blown, codes[_DIVERGED], codes[_CONVERGED]), codes[_NONFINITE])
+            status = torch.where(ending, code, status)
             res_act = torch.where(active & finite, res, torch.zeros_like(res))
-            active = active & ~conv & ~bad
+            active = active & ~ending
             alive = alive & ~bad
             # one host synchronisation per iteration: the history value and two counts
             hmax, n_act, n_alive = torch.stack(
