@@ -86,3 +86,29 @@ def fixture_killed(ctx: Context) -> Result:
 
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable")
+
+
+def _count_build(ctx: Context) -> dict:
+    """A tiny shared artifact whose build appends a line to OUT/shared_builds.txt."""
+    with open(ctx.out_dir / "shared_builds.txt", "a", encoding="utf-8") as f:
+        f.write(f"{ctx.exp_id} {os.getpid()}\n")
+    import torch
+
+    return {"state_dict": {"w": torch.arange(3.0)}, "meta": {"steps": 3}}
+
+
+def _uses_shared(ctx: Context) -> Result:
+    mark(ctx)
+    art = ctx.shared("fixture_model", build=lambda: _count_build(ctx), version=1)
+    return Result(verdict="holds", numbers={"w_sum": float(art["state_dict"]["w"].sum())},
+                  threshold="w_sum == 3", explanation="read a shared artifact")
+
+
+@experiment(id="ch93.fixture_shared_a", chapter=93, title="Uses a shared artifact (a)", claim="shares")
+def fixture_shared_a(ctx: Context) -> Result:
+    return _uses_shared(ctx)
+
+
+@experiment(id="ch93.fixture_shared_b", chapter=93, title="Uses a shared artifact (b)", claim="shares")
+def fixture_shared_b(ctx: Context) -> Result:
+    return _uses_shared(ctx)

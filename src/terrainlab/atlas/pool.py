@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._io import jsonable
-from .registry import Experiment, run_one
+from .registry import Experiment, run_one_context
 
 #: What the fork server imports once, before any experiment forks from it.
 PRELOAD = ["terrainlab.atlas.registry", "terrainlab.plotting", "terrainlab.atlas._warm"]
@@ -102,7 +102,7 @@ def _worker(conn, task: dict) -> None:
         torch.manual_seed(task["seed"])
         importlib.import_module(task["module"])
         t0 = time.perf_counter()
-        res, figs = run_one(task["id"], Path(task["out_dir"]), quick=task["quick"], seed=task["seed"])
+        res, ctx = run_one_context(task["id"], Path(task["out_dir"]), quick=task["quick"], seed=task["seed"])
         msg = {
             "status": "ok",
             "verdict": res.verdict,
@@ -110,7 +110,8 @@ def _worker(conn, task: dict) -> None:
             "threshold": res.threshold,
             "explanation": res.explanation,
             "corrected": res.corrected,
-            "figures": [str(f).replace(os.sep, "/") for f in figs],
+            "figures": [str(f).replace(os.sep, "/") for f in ctx.figures],
+            "shared": dict(ctx.shared_used),
             "seconds": time.perf_counter() - t0,
             "error": None,
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.validate import check_choice, check_int
+from ..core.validate import check_callable, check_choice, check_int
 from ._io import atomic_save, dumps, jsonable  # noqa: F401 - dumps and jsonable stay importable from here
 
 VERDICTS = ("holds", "holds-with-correction", "fails", "inconclusive")
+SHARED_HOW = ("built", "loaded")
+_SHARED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,15 @@ class Result:
 
 @dataclass
 class Context:
-    """Handed to every experiment: the mode, the output folder, seeds, and figure saving."""
+    """Handed to every experiment: the mode, the output folder, seeds, figure saving and shared
+    artifacts (:meth:`shared`)."""
 
     out_dir: Path
     exp_id: str
     quick: bool = False
     seed: int = 0
     figures: list = field(default_factory=list)
+    shared_used: dict = field(default_factory=dict)  # "shared/<file>.pt" -> "built" | "loaded"
 
     def generator(self, offset: int = 0) -> torch.Generator:
         g = torch.Generator()
@@ -74,6 +79,86 @@ class Context:
         _close(fig)
         self.figures.extend(rel)
         return rel
+
+
+    def shared_path(self, name: str, version: int) -> Path:
+        """Where :meth:`shared` keeps ``name`` at ``version`` for this run's seed and mode:
+        ``<out>/shared/<name>-v<version>-s<seed>.pt``, with ``-quick`` before ``.pt`` in quick mode."""
+        if not isinstance(name, str) or not _SHARED_NAME.fullmatch(name):
+            raise ValueError(
+                f"name must be a non-empty plain file stem (letters, digits, '.', '_', '-'; no path "
+                f"separators; not starting with '.' or '-'), got {name!r}"
+            )
+        check_int(version, "version", minimum=0)
+        mode = "-quick" if self.quick else ""
+        return self.out_dir / "shared" / f"{name}-v{version}-s{self.seed}{mode}.pt"
+
+    def shared(self, name: str, build: Callable[[], object], version: int = 0):
+        """An artifact built once per atlas output folder and shared by every experiment that asks.
+
+        If ``shared_path(name, version)`` exists it is loaded with ``torch.load(path,
+        weights_only=True)`` and ``build`` is not called. Otherwise an exclusive ``fcntl.flock`` on
+        the ``.lock`` file next to it (POSIX only) lets one process call ``build()`` and write the
+        result atomically while concurrent workers (``--jobs N``) wait, then load it.
+
+        ``build`` must return what ``weights_only=True`` can load: tensors and plain containers
+        (dict, list, tuple, str, int, float, bool, None), e.g. ``{"state_dict": model.state_dict(),
+        "meta": {"steps": 400}}``; anything else is refused before it is written. The returned
+        object is the one read back from the file, so a build and a load give the same thing.
+        ``build`` runs under the caller's random state: seed inside it (e.g. from ``self.seed``);
+        nothing is recorded beyond what it returns. Bump ``version`` when the build changes.
+        Whether it was built or loaded is recorded on the experiment's entry (``"shared"``).
+        """
+        path = self.shared_path(name, version)
+        check_callable(build, "build")
+        if path.exists():  # written atomically: present means complete
+            obj, how = _load_shared(path), "loaded"
+        else:
+            try:
+                import fcntl
+            except ImportError as exc:  # pragma: no cover - not POSIX
+                raise RuntimeError("ctx.shared needs fcntl.flock (POSIX)") from exc
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_suffix(".lock"), "a+b") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                try:
+                    if path.exists():  # another worker built it while we waited
+                        obj, how = _load_shared(path), "loaded"
+                    else:
+                        obj, how = _build_shared(path, build), "built"
+                finally:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        rel = path.relative_to(self.out_dir).as_posix()
+        self.shared_used.setdefault(rel, how)  # the first use in this experiment says how it came
+        return obj
+
+
+def _load_shared(path: Path):
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+        raise RuntimeError(
+            f"shared artifact {path} cannot be loaded with torch.load(weights_only=True): it must hold "
+            f"only tensors and plain containers; delete it to rebuild ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _build_shared(path: Path, build: Callable[[], object]):
+    out = {}
+
+    def write(tmp: str) -> None:
+        torch.save(build(), tmp)
+        try:  # refuse, before it lands, what a later load would refuse
+            out["obj"] = torch.load(tmp, weights_only=True, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+            raise RuntimeError(
+                f"build for shared artifact {path.name} returned an object that torch.load("
+                f"weights_only=True) refuses; return tensors and plain containers, e.g. "
+                f"{{'state_dict': ..., 'meta': {{...}}}} ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    atomic_save(path, write)
+    return out["obj"]
 
 
 def _close(fig) -> None:
@@ -132,6 +217,12 @@ def registry() -> dict[str, Experiment]:
 
 def run_one(exp_id: str, out_dir: Path, quick: bool = False, seed: int = 0) -> tuple[Result, list[str]]:
     """Run one registered experiment in this process (tests use this; the runner isolates it)."""
+    res, ctx = run_one_context(exp_id, out_dir, quick=quick, seed=seed)
+    return res, list(ctx.figures)
+
+
+def run_one_context(exp_id: str, out_dir: Path, quick: bool = False, seed: int = 0) -> tuple[Result, Context]:
+    """:func:`run_one`, returning the :class:`Context` (figures, shared artifacts used) as well."""
     from terrainlab.plotting import style
 
     exp = registry()[exp_id]
@@ -140,5 +231,5 @@ def run_one(exp_id: str, out_dir: Path, quick: bool = False, seed: int = 0) -> t
         res = exp.fn(ctx)
     if not isinstance(res, Result):
         raise TypeError(f"experiment {exp_id} returned {type(res).__name__}, not Result")
-    return res, list(ctx.figures)
+    return res, ctx
 

@@ -145,6 +145,7 @@ def _entry(exp: Experiment, fields: dict, *, cached: bool) -> dict:
         "seconds": float(fields.get("seconds") or 0.0),
         "cached": cached,
         "error": fields.get("error"),
+        "shared": dict(fields.get("shared") or {}),
     }
 
 
@@ -165,6 +166,7 @@ def _import_error_entry(module: str, tb: str) -> dict:
         "seconds": 0.0,
         "cached": False,
         "error": tb,
+        "shared": {},
     }
 
 

@@ -18,9 +18,13 @@
          "verdict": "holds" | "holds-with-correction" | "fails" | "inconclusive" | "error",
          "numbers": {...}, "threshold": "...", "explanation": "...", "corrected": null | "...",
          "figures": ["figures/ch03.euler_steps/euler_steps.svg", ".../euler_steps.png"],
-         "seconds": 3.1, "cached": false, "error": null | "traceback text"}
+         "seconds": 3.1, "cached": false, "error": null | "traceback text",
+         "shared": {"shared/tinygpt-v1-s0.pt": "built" | "loaded"}}   # optional (absent before it existed)
       ]
     }
+
+``shared`` lists the shared artifacts (``ctx.shared``) the experiment used, by path relative to
+the output folder, and whether it built or loaded each; entries written before it existed lack it.
 
 ``status == "error"`` exactly when ``verdict == "error"``; an error entry carries the traceback (or
 the reason: timeout, crash) in ``error``. Example::
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import math
 
-from .registry import VERDICTS
+from .registry import SHARED_HOW, VERDICTS
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error")
@@ -136,6 +140,13 @@ def validate_entry(entry, path: str = "entry") -> None:
         if fig.startswith("/") or ".." in fig.split("/"):
             _fail(f"{path}.figures[{i}]", f"must be a path relative to the output folder: {fig!r}")
     _check_json_value(f"{path}.numbers", entry["numbers"])
+    if "shared" in entry:  # optional: results written before shared artifacts existed lack it
+        _check_type(f"{path}.shared", entry["shared"], dict)
+        for rel, how in entry["shared"].items():
+            if not isinstance(rel, str) or not rel.startswith("shared/") or ".." in rel.split("/"):
+                _fail(f"{path}.shared", f"keys must be paths under shared/, got {rel!r}")
+            if how not in SHARED_HOW:
+                _fail(f"{path}.shared.{rel}", f"expected one of {SHARED_HOW}, got {how!r}")
 
 
 def validate_results(obj) -> None:
