@@ -88,10 +88,10 @@ def test_as_field_rejects_non_callables():
         as_field(3)
 
 
-def test_nn_field_is_the_core_adapter():
-    from terrainlab.nn import _field
+def test_nn_uses_the_core_adapter():
+    from terrainlab.nn import neural_ode, odestack
 
-    assert _field.as_field is as_field
+    assert odestack.as_field is as_field and neural_ode.as_field is as_field
 
 
 def test_map_field_is_map_field_class():

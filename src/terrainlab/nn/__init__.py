@@ -13,8 +13,8 @@
 """
 
 from ..core.controllers import PIController
+from ..core.linalg.gmres import KrylovResult, gmres
 from ..core.schemes import Bosh3, Dopri5, EmbeddedRK
-from ._linalg import KrylovResult, gmres
 from .adaptive import odeint_adaptive, odeint_fixed
 from .adjoint import ODEBackwardStats
 from .deq import DEQ, DEQInfo

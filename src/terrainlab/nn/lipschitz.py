@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
 
-from ._linalg import linearize
+from ..core.linalg.jacobian import linearize
 
 
 class SpectralNorm(nn.Module):

@@ -14,10 +14,10 @@ import torch
 import torch.nn as nn
 
 from ..core.controllers import AbstractController, ConstantStepSize, PIController
+from ..core.fields import as_field
 from ..core.integrate import Solution, integrate
 from ..core.schemes import AbstractScheme, Dopri5, EmbeddedRK
 from ..core.validate import check_instance, check_int, check_number, check_tensor
-from ._field import as_field
 from .adjoint import AdjointSolve, ODEBackwardStats
 
 

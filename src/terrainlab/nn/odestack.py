@@ -25,11 +25,11 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from ..core.fields import as_field
 from ..core.rollout import Trajectory, rollout
 from ..core.schemes import AbstractScheme, Euler, StepResult
 from ..core.status import Status
 from ..core.validate import check_instance, check_int, check_positive, check_tensor
-from ._field import as_field
 
 
 @dataclass(frozen=True)
