@@ -27,3 +27,19 @@ def fixtures(monkeypatch):
     registry_module._REGISTRY.update(before)
     for name in FIXTURE_MODULES:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def seq_zoo_out(tmp_path_factory):
+    """An atlas output folder for the sequence-world experiments whose shared zoo models
+    (:mod:`terrainlab.atlas.chapters._seq_zoo`) are trained for a few steps only: the experiments run
+    end to end in seconds (a smoke size; their decide functions are tested both ways on their own).
+    Every test that uses it shares the models, as the experiments of one atlas run do."""
+    from dataclasses import replace
+
+    from terrainlab.atlas.chapters import _seq_zoo
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_seq_zoo, "ZOO", {k: replace(v, steps=(40, 40)) for k, v in _seq_zoo.ZOO.items()})
+    yield tmp_path_factory.mktemp("seq_zoo")
+    mp.undo()
