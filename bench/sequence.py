@@ -13,7 +13,13 @@ MiniLM-L6 (all-MiniLM-L6-v2 as ``transformers.BertModel``, from the ``lm`` extra
 The same for the tiny GPT of ``terrainlab.seq.models`` (pre-LN, d = 64, 2 and 4 layers, random init;
 the atlas models have this size): ``capture`` of ``embed``, ``blocks.0`` … against ``model(tokens)``.
 
-Target: hooks ≤ 1.1× forward. Run: python bench/sequence.py [--quick]
+Target: hooks ≤ 1.1× forward.
+
+``--train`` also trains each model of the atlas's zoo (:mod:`terrainlab.atlas.chapters._seq_zoo`,
+full and quick sizes, seed 0) once and prints its training time, final loss and free-running accuracy:
+what the first experiment that asks for a model pays in an atlas run (later ones load the file).
+
+Run: python bench/sequence.py [--quick] [--train]
 """
 
 from __future__ import annotations
@@ -61,7 +67,20 @@ def tiny_gpt(quick: bool):
     print(table(rows, ["tiny GPT (d = 64)", "forward ms", "capture ms", "capture / forward"]))
 
 
-def main(quick: bool = False):
+def zoo_training():
+    from terrainlab.atlas.chapters import _seq_zoo
+
+    rows = []
+    for name in _seq_zoo.ZOO:
+        for quick in (False, True):
+            meta = _seq_zoo._build(name, 0, quick)["meta"]
+            acc = meta["generated_accuracy"]
+            rows.append([name, "quick" if quick else "full", str(meta["steps"]), f"{meta['seconds']:.1f}",
+                         f"{meta['final_loss']:.4f}", f"{acc['cot']:.3f}", f"{acc['direct']:.3f}"])
+    print(table(rows, ["zoo model", "mode", "steps", "train s", "final loss", "CoT acc", "direct acc"]))
+
+
+def main(quick: bool = False, train: bool = False):
     model, tok = load_minilm()
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; MiniLM-L6 "
           f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters)")
@@ -89,9 +108,13 @@ def main(quick: bool = False):
     print(table(rows, ["batch × tokens", "forward ms", "hooks ms", "hf hidden_states ms", "hooks / forward",
                        "hf / forward"]))
     tiny_gpt(quick)
+    if train:
+        zoo_training()
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
-    main(p.parse_args().quick)
+    p.add_argument("--train", action="store_true", help="also time the training of the atlas's zoo models")
+    args = p.parse_args()
+    main(args.quick, args.train)
