@@ -35,6 +35,7 @@ from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is neede
     substep_run,
     tokenize_texts,
 )
+from .substeps import SubstepStream, pre_ln_branches, pre_ln_substep_stream, residual_substeps  # noqa: F401  (h3)
 from .tasks import Copy, Lookup, Mixture, ModArithmetic, TaskBatch, Vocab, concat_batches  # noqa: F401
 from .train import (  # noqa: F401
     LMTrainResult,
