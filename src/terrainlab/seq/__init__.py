@@ -35,6 +35,14 @@ from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is neede
     substep_run,
     tokenize_texts,
 )
+from .smoothness import (  # noqa: F401  (s12-h4: closed-form tangent Hessian, κ on the temperature path, power-law fit)
+    BeliefRuggedness,
+    PowerLawFit,
+    belief_path_ruggedness,
+    coefficient_of_variation,
+    fit_power_law,
+    logit_hessian_eigenvalues,
+)
 from .substeps import SubstepStream, pre_ln_branches, pre_ln_substep_stream, residual_substeps  # noqa: F401  (h3)
 from .tasks import Copy, Lookup, Mixture, ModArithmetic, TaskBatch, Vocab, concat_batches  # noqa: F401
 from .train import (  # noqa: F401
