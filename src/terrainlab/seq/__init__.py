@@ -9,6 +9,7 @@ instruments that read those trajectories out of any ``nn.Module`` with forward h
 # --- models and tasks (h7), instruments for any nn.Module (h8), MiniLM (h9) ---
 from .basins import BasinVolume, TangentHessian, answer_hessian, basin_volume, gru_cell_map  # noqa: F401  (h8)
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401
+from .evaluation import ROC, ContractionFit, cohen_kappa, contraction_fit, roc_auc  # noqa: F401  (h2)
 from .geometry import (  # noqa: F401  (h8: step geometry, Def-4 classes, Def-3 events)
     CLASS_NAMES,
     ImplicitEvents,
