@@ -23,7 +23,9 @@ from .geometry import (  # noqa: F401  (h8: step geometry, Def-4 classes, Def-3 
     step_geometry,
 )
 from .lens import AnswerBelief, LogitLens, answer_belief, logit_lens  # noqa: F401  (h8)
+from .loops import LoopCensus, WindowOrbit, canonical_loop, loop_census, window_orbit  # noqa: F401  (s12 h1)
 from .models import GRULM, TinyGPT  # noqa: F401
+from .predictability import Predictability, predictability, r2_score  # noqa: F401  (s12 h1)
 from .pretrained import (  # noqa: F401  (h9: MiniLM-L6; the `lm` extra is needed only when called)
     bert_layer_substeps,
     embed,
