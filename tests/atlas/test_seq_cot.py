@@ -1,0 +1,88 @@
+"""ch07 chain-of-thought experiments (h2): decide functions both ways, helpers, quick end-to-end runs."""
+
+import math
+
+import pytest
+import torch
+
+from terrainlab.atlas import VERDICTS, discover, run_one
+from terrainlab.atlas.chapters.ch07.step_classes_vs_controls import (
+    TYPES,
+    decide_step_classes,
+    embedding_noise,
+    token_roles,
+)
+from terrainlab.seq import ModArithmetic
+
+
+def test_decide_step_classes_every_verdict():
+    # not reproduced (κ low, class mix far, identity predictor weak) and predictive → holds
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.60, 0.70, 0.6, 200, 200) == "holds"
+    # predictive the other way round (CI below 0.5) counts as a signal too
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.30, 0.40, 0.6, 200, 200) == "holds"
+    # predictive but a control reproduces the classes (any of the three criteria)
+    assert decide_step_classes(0.5, 0.3, 0.8, 0.60, 0.70, 0.6, 200, 200) == "holds-with-correction"
+    assert decide_step_classes(0.1, 0.05, 0.8, 0.60, 0.70, 0.6, 200, 200) == "holds-with-correction"
+    assert decide_step_classes(0.1, 0.3, 0.97, 0.60, 0.70, 0.6, 200, 200) == "holds-with-correction"
+    # CI covers 0.5 → fails, reproduced or not
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.47, 0.51, 0.6, 200, 200) == "fails"
+    assert decide_step_classes(0.6, 0.05, 0.97, 0.47, 0.51, 0.6, 200, 200) == "fails"
+    # the control evaluator does not work, or too few errors → inconclusive
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.60, 0.70, 0.49, 200, 200) == "inconclusive"
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.60, 0.70, 0.6, 200, 3) == "inconclusive"
+    assert decide_step_classes(0.1, 0.3, 0.8, 0.60, 0.70, float("nan"), 200, 200) == "inconclusive"
+
+
+def test_token_roles_marks_the_written_sums():
+    task = ModArithmetic(7, 2, "cot")
+    b = task(2, torch.Generator().manual_seed(0))
+    roles = token_roles(b.tokens, task.vocab)
+    words = task.vocab.decode(b.tokens[0]).split()
+    names = [TYPES[int(r)] if r >= 0 else None for r in roles[0]]
+    assert words[0] == "<bos>" and names[0] is None and names[-1] is None  # <bos>, <eos>
+    # s1 and s2 follow "=" inside the chain, the answer digit follows "answer"; the prompt's digits don't
+    sums = [i for i, n in enumerate(names) if n == "sum digit"]
+    assert [words[i - 1] for i in sums] == ["=", "=", "answer"]
+    assert sum(n == "digit" for n in names) == 3 + 4  # a, b, c in the prompt, a, b, s1, c in the chain
+    assert names.count("so") == 1 and names.count("then") == 0
+
+
+def test_embedding_noise_is_fixed_per_position_and_removed():
+    emb = torch.nn.Embedding(5, 3)
+    eps = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0))
+    ids = torch.tensor([[1, 2, 3, 4], [0, 1, 2, 3]])
+    clean = emb(ids)
+    with embedding_noise(emb, eps, 0.5):
+        a, b = emb(ids), emb(ids[:, :2])
+    assert torch.allclose(a, clean + 0.5 * eps)
+    assert torch.allclose(b, a[:, :2])  # a shorter prefix gets the same noise at its positions
+    assert torch.equal(emb(ids), clean)  # the hook is gone
+
+
+@pytest.fixture(scope="module")
+def registered():
+    errors = discover()
+    bad = {k: v for k, v in errors.items() if "ch07" in k}
+    assert not bad, bad
+
+
+def test_step_classes_vs_controls_quick(registered, seq_zoo_out):
+    res, figs = run_one("ch07.step_classes_vs_controls", seq_zoo_out, quick=True)
+    assert res.verdict in VERDICTS
+    assert figs and all((seq_zoo_out / f).exists() for f in figs)
+    n = res.numbers
+    assert n["claim_kind"] == "empirical"
+    for k in ("trained", "embeddings", "random_init"):
+        assert sum(n["class_fractions"][k].values()) == pytest.approx(1.0, abs=1e-3)
+        assert -1 <= n["mean_cos"][k] <= 1
+    for k in ("embeddings", "random_init"):
+        assert -1 <= n["kappa_vs_control"][k] <= 1 and 0 <= n["per_type_tv_vs_control"][k] <= 1
+    assert 0 <= n["token_identity_predictor_accuracy"] <= 1
+    assert n["n_correct"] + n["n_wrong"] == n["n_eval"] == 256
+    assert n["sigma"] in (0.3, 0.4, 0.5, 0.6, 0.7) and len(n["noise_sweep_accuracy"]) == 5
+    for key in ("auroc_substantive", "auroc_confidence_control"):
+        a = n[key]
+        assert math.isnan(a["auroc"]) or (0 <= a["low"] <= a["auroc"] <= a["high"] <= 1)
+    assert set(n["per_type"]["trained"]) <= set(TYPES)
+    if res.verdict in ("fails", "holds-with-correction"):
+        assert res.corrected
