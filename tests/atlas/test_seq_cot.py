@@ -6,6 +6,10 @@ import pytest
 import torch
 
 from terrainlab.atlas import VERDICTS, discover, run_one
+from terrainlab.atlas.chapters.ch07.answer_belief_convergence import (
+    decide_answer_belief,
+    linear_contraction,
+)
 from terrainlab.atlas.chapters.ch07.step_classes_vs_controls import (
     TYPES,
     decide_step_classes,
@@ -59,6 +63,25 @@ def test_embedding_noise_is_fixed_per_position_and_removed():
     assert torch.equal(emb(ids), clean)  # the hook is gone
 
 
+def test_decide_answer_belief_every_verdict():
+    assert decide_answer_belief(0.9, 0.95, 1.0, 0.01) == "holds"
+    assert decide_answer_belief(0.9, 0.3, 1.0, 0.01) == "holds-with-correction"  # monotone, not geometric
+    assert decide_answer_belief(0.0, 0.03, 1.0, 0.01) == "fails"
+    # the control (a true contraction) must come out monotone with its rate, else nothing is decided
+    assert decide_answer_belief(0.0, 0.03, 0.5, 0.01) == "inconclusive"
+    assert decide_answer_belief(0.9, 0.95, 1.0, 0.2) == "inconclusive"
+    assert decide_answer_belief(0.9, 0.95, 1.0, float("nan")) == "inconclusive"
+
+
+def test_linear_contraction_control_is_the_closed_form():
+    p0 = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8]], dtype=torch.float64)
+    ps = torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    P = linear_contraction(p0, ps, 0.7, 10)
+    t = torch.arange(11, dtype=torch.float64)[:, None, None]
+    assert P.shape == (11, 2, 3)
+    assert torch.allclose(P, ps + 0.7 ** t * (p0 - ps), atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def registered():
     errors = discover()
@@ -84,5 +107,22 @@ def test_step_classes_vs_controls_quick(registered, seq_zoo_out):
         a = n[key]
         assert math.isnan(a["auroc"]) or (0 <= a["low"] <= a["auroc"] <= a["high"] <= 1)
     assert set(n["per_type"]["trained"]) <= set(TYPES)
+    if res.verdict in ("fails", "holds-with-correction"):
+        assert res.corrected
+
+
+def test_answer_belief_convergence_quick(registered, seq_zoo_out):
+    res, figs = run_one("ch07.answer_belief_convergence", seq_zoo_out, quick=True)
+    assert res.verdict in VERDICTS
+    assert figs and all((seq_zoo_out / f).exists() for f in figs)
+    n = res.numbers
+    assert n["claim_kind"] == "empirical" and n["n_prompts"] == 64 and n["T"] == 14
+    assert 0 <= n["monotone_share"] <= 1 and 0 <= n["monotone_step_share"] <= 1
+    # the control is a true contraction whatever the model learned: monotone, KL rate c²
+    c = n["control"]
+    assert c["monotone_share"] == 1.0 and abs(c["median_step_ratio"] - c["c"] ** 2) < 0.05
+    assert c["share_steps_within_book_count"] == 1.0  # the book's count is sufficient (an upper bound)
+    mu = n["theorem_mu0"]
+    assert mu["claim_kind"] == "theorem-check" and mu["max_rank"] == 1 and mu["max_lambda_min_over_max"] < 1e-8
     if res.verdict in ("fails", "holds-with-correction"):
         assert res.corrected

@@ -93,6 +93,7 @@ def test_contraction_fit_of_a_geometric_sequence():
     assert f.monotone and f.n_increases == 0 and f.monotone_fraction == 1.0
     assert f.rate == pytest.approx(0.6) and f.r2 == pytest.approx(1.0)
     assert f.median_ratio == pytest.approx(0.6) and f.max_ratio == pytest.approx(0.6)
+    assert f.envelope_rate == pytest.approx(0.6)
     first = int((D <= 1e-2).nonzero()[0, 0])
     assert f.first_below == f.settle == first
     # the book's count is the sufficient count of belief.steps_to_eps, and the real steps do not exceed it
@@ -107,6 +108,11 @@ def test_contraction_fit_of_a_non_monotone_sequence():
     assert f.first_below == 0 and f.settle == 4  # below eps at the start, away, settled from t = 4 on
     assert f.max_ratio == pytest.approx(5.0 / 1e-3)
     assert f.r2 < 0.5
+    assert f.envelope_rate > 1 and math.isnan(f.book_steps)  # no k < 1 bounds it: the book's count is undefined
+    # contracting, but not geometrically: the envelope k is the slowest stretch, and its count is sufficient
+    g = contraction_fit(torch.tensor([1.0, 0.9, 0.2, 0.1, 0.05, 0.0]), eps=1e-2)
+    assert g.envelope_rate == pytest.approx(0.9) and g.max_ratio == pytest.approx(0.9) and g.median_ratio == pytest.approx(0.5)
+    assert g.first_below == 5 <= math.ceil(g.book_steps) == math.ceil(math.log(1e-2) / math.log(0.9))
     nan = contraction_fit(torch.tensor([1.0, float("nan"), 0.1, 0.0]))
     assert not nan.monotone  # a NaN is reported, never averaged over
     assert contraction_fit(torch.tensor([1.0, 2.0, 0.0])).settle == 2

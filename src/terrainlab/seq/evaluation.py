@@ -20,10 +20,11 @@ class dominates both labellings.
 **Contraction fit** of D_0 … D_T, e.g. D_t = KL(p_T‖p_t) of an answer belief (Theorem 2 of chapter 7
 claims D_t ≤ k^t D_0 with k < 1): whether D never increases, the share of steps that do not increase,
 the least-squares rate k of log D_t ≈ a + t log k over the D_t > 0 with t < T and its R², the median and
-the largest one-step ratio D_{t+1}/D_t, the first step with D_t ≤ ε and the step after which D stays
-≤ ε, and the book's count log(ε/D_0)/log k — a *sufficient* number of steps when D_t ≤ k^t D_0 holds (an
-upper bound on the steps needed, :func:`terrainlab.belief.steps_to_eps`), not the lower bound the book
-calls it.
+the largest one-step ratio D_{t+1}/D_t, the envelope rate k_env = max_{0<t<T} (D_t/D_0)^{1/t} (the
+smallest k with D_t ≤ k^t D_0 at every measured step), the first step with D_t ≤ ε and the step after
+which D stays ≤ ε, and the book's count log(ε/D_0)/log k_env — a *sufficient* number of steps when
+D_t ≤ k^t D_0 holds (an upper bound on the steps needed, :func:`terrainlab.belief.steps_to_eps`), not the
+lower bound the book calls it.
 
 Example:
     >>> import torch
@@ -171,9 +172,12 @@ class ContractionFit:
     than two points; R² NaN when those points have no spread);
     median_ratio, max_ratio: of D_{t+1}/D_t over the steps with D_t > 0 and t + 1 < T (the last step
     lands on D_T, which is 0 by definition when the target is p_T);
+    envelope_rate: max over 0 < t < T of (D_t/D_0)^{1/t}, the smallest k with D_t ≤ k^t D_0 at every
+    measured step (NaN unless D_0 > 0 and T ≥ 2);
     first_below: first t with D_t ≤ eps (None if never); settle: first t from which D stays ≤ eps;
-    book_steps: log(eps/D_0)/log(rate), the book's count (a sufficient count if D_t ≤ rate^t D_0 held;
-    NaN unless 0 < rate < 1 and D_0 > 0); eps."""
+    book_steps: log(eps/D_0)/log(envelope_rate), the book's count — with this k a sufficient count, so
+    first_below ≤ ⌈book_steps⌉ whenever it is defined (NaN unless 0 < envelope_rate < 1 and D_0 > 0;
+    negative when D_0 ≤ eps already); eps."""
 
     monotone: bool
     n_increases: int
@@ -182,6 +186,7 @@ class ContractionFit:
     r2: float
     median_ratio: float
     max_ratio: float
+    envelope_rate: float
     first_below: int | None
     settle: int | None
     book_steps: float
@@ -234,9 +239,13 @@ def contraction_fit(D, *, eps: float = 1e-2, rtol: float = 1e-6) -> ContractionF
     first = int(below.nonzero()[0, 0]) if bool(below.any()) else None
     above = (~below).nonzero()
     settle = 0 if above.numel() == 0 else (int(above[-1, 0]) + 1 if int(above[-1, 0]) < T else None)
+    env = float("nan")
+    if D0 > 0 and math.isfinite(D0) and T >= 2:
+        tt = torch.arange(1, T, dtype=torch.float64)
+        env = float(((head[1:] / D0).clamp(min=0) ** (1 / tt)).max())  # NaN anywhere propagates
     book = float("nan")
-    if 0 < rate < 1 and D0 > 0 and math.isfinite(D0):
-        book = math.log(eps / D0) / math.log(rate)
+    if 0 < env < 1:
+        book = math.log(eps / D0) / math.log(env)
     return ContractionFit(monotone=n_inc == 0 and bool(fin.all()), n_increases=n_inc, monotone_fraction=mono_frac,
-                          rate=rate, r2=r2, median_ratio=med, max_ratio=mx, first_below=first, settle=settle,
+                          rate=rate, r2=r2, median_ratio=med, max_ratio=mx, envelope_rate=env, first_below=first, settle=settle,
                           book_steps=book, eps=float(eps))
