@@ -49,3 +49,34 @@ def test_gpt_is_hidden_state_euler_quick(registered, seq_zoo_out):
     assert len(n["gpt"]["depth_step_per_layer"]) == 2 and len(n["gpt"]["token_step_per_layer"]) == 3
     # the GRU's recurrence is found even in a barely trained model
     assert n["control_gru"]["r2_prev_state"] > 0.8
+
+
+def test_decide_repetition():
+    from terrainlab.atlas.chapters.ch06.repetition_is_a_limit_cycle import decide_repetition
+
+    assert decide_repetition(0.95, 0.0, 0.95) == "holds"
+    # the trained window does not loop within N tokens, a shorter one does
+    assert decide_repetition(0.0, 0.0, 0.98) == "holds-with-correction"
+    assert decide_repetition(0.3, 0.05, 0.6) == "fails"
+    # the sampled control loops as well: the detector does not separate them
+    assert decide_repetition(0.95, 0.5, 0.95) == "inconclusive"
+    assert decide_repetition(float("nan"), 0.0, 0.9) == "inconclusive"
+
+
+def test_repetition_is_a_limit_cycle_quick(registered, seq_zoo_out):
+    res, figs = run_one("ch06.repetition_is_a_limit_cycle", seq_zoo_out, quick=True)
+    assert res.verdict in VERDICTS
+    assert figs and all((seq_zoo_out / f).exists() for f in figs)
+    n = res.numbers
+    assert n["claim_kind"] == "theorem-check" and n["runs"] == 24 and n["tokens_decoded"] == 200
+    assert set(n["by_window"]) == {"4", "8", "24"}
+    for w in n["by_window"].values():
+        for k in ("greedy_cycle_fraction", "sampled_cycle_fraction", "greedy_cycle_fraction_prompts"):
+            assert 0.0 <= w[k] <= 1.0
+        assert w["distinct_loops"] == len(w["periods"]) or w["distinct_loops"] >= len(w["periods"])
+        assert sum(w["loop_basins"]) <= w["greedy_cycle_fraction"] + 1e-9
+        assert all(1 <= p <= n["max_period"] for p in w["periods"])
+    g = n["control_gru"]
+    assert 0.0 <= g["token_cycle_fraction"] <= 1.0 and 0.0 <= g["state_fixed_point_fraction"] <= 1.0
+    assert all(r >= 0 for r in g["floquet_radius_per_loop"])
+    assert len(g["floquet_radius_per_loop"]) == len(g["floquet_loop_periods"]) == len(g["loops"])
