@@ -98,3 +98,30 @@ def test_power_law_fit_bad_input():
         fit_power_law(x, x, level=1.0)
     with pytest.raises(ValueError, match="y must be finite"):
         fit_power_law(x, torch.tensor([1.0, float("nan"), 1.0]))
+
+
+def test_power_law_fit_levels_bootstrap_is_a_cluster_bootstrap():
+    g = torch.Generator().manual_seed(4)
+    N = torch.tensor([8.0, 16, 32, 64, 128]).repeat_interleave(2)
+    y = N ** 0.1 * torch.exp(0.01 * torch.randn(len(N), generator=g))
+    y[2:4] *= 1.5  # one level off the line: lack of fit that seed noise does not show
+    fit = fit_power_law(N, y, n_boot=300, resample="levels", generator=torch.Generator().manual_seed(7))
+    # by hand: the same draws of whole levels, points duplicated, ordinary least squares
+    pick = torch.randint(5, (300, 5), generator=torch.Generator().manual_seed(7))
+    lx, ly = N.double().log(), y.double().log()
+    ref = []
+    for row in pick:
+        if row.unique().numel() < 2:
+            continue
+        idx = torch.cat([torch.arange(2 * j, 2 * j + 2) for j in row.tolist()])
+        a, b = lx[idx], ly[idx]
+        ref.append(float(((a - a.mean()) * (b - b.mean())).sum() / ((a - a.mean()) ** 2).sum()))
+    assert fit.n_boot == len(ref)
+    torch.testing.assert_close(fit.boot_slopes, torch.tensor(ref, dtype=torch.float64))
+    within = fit_power_law(N, y, n_boot=300, generator=torch.Generator().manual_seed(7))
+    assert within.slope == pytest.approx(fit.slope)
+    assert fit.ci[1] - fit.ci[0] > 3 * (within.ci[1] - within.ci[0])
+    exact = fit_power_law(N, 2 * N ** -1.0, n_boot=100, resample="levels", generator=torch.Generator().manual_seed(0))
+    assert exact.ci == pytest.approx((-1.0, -1.0))
+    with pytest.raises(ValueError, match="resample"):
+        fit_power_law(N, y, resample="points")

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.geometry import simplex_tangent_basis
-from ..core.validate import check_int, check_number, check_tensor
+from ..core.validate import check_choice, check_int, check_number, check_tensor
 
 __all__ = [
     "BeliefRuggedness",
@@ -151,14 +151,20 @@ def _ls_slope(lx: torch.Tensor, ly: torch.Tensor) -> torch.Tensor:
 
 
 def fit_power_law(x: torch.Tensor, y: torch.Tensor, *, n_boot: int = 2000, level: float = 0.95,
-                  generator: torch.Generator | None = None) -> PowerLawFit:
+                  resample: str = "within", generator: torch.Generator | None = None) -> PowerLawFit:
     """Fit y ≈ e^c x^b by least squares on (log x, log y), with a percentile bootstrap interval for b
-    (Efron & Tibshirani 1993, ch. 13) that resamples, within each distinct x, that x's replicates with
-    replacement — so every resample keeps the design's x values and the slope stays defined.
+    (Efron & Tibshirani 1993, ch. 13).
+
+    ``resample="within"``: within each distinct x, that x's replicates are drawn with replacement — every
+    resample keeps the design's x values; the interval reflects replicate (seed) noise only.
+    ``resample="levels"``: whole x levels (each with all its replicates) are drawn with replacement — a
+    cluster bootstrap whose interval also widens when the points do not lie on one line (lack of fit);
+    resamples that hold a single distinct x have no slope and are dropped (n_boot counts the kept ones).
 
     Args:
         x, y: (n,) positive, finite; at least two distinct x.
         n_boot: bootstrap resamples. level: the interval's coverage in (0, 1).
+        resample: ``"within"`` | ``"levels"``.
         generator: a seeded ``torch.Generator`` for reproducible intervals.
 
     Example:
@@ -177,6 +183,7 @@ def fit_power_law(x: torch.Tensor, y: torch.Tensor, *, n_boot: int = 2000, level
     if not bool((y > 0).all()):
         raise ValueError("y must be positive for a log-log fit")
     n_boot = check_int(n_boot, "n_boot", minimum=1)
+    check_choice(resample, "resample", ("within", "levels"))
     level = float(check_number(level, "level", minimum=0.0, maximum=1.0))
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
@@ -188,13 +195,30 @@ def fit_power_law(x: torch.Tensor, y: torch.Tensor, *, n_boot: int = 2000, level
     slope = _ls_slope(lx, ly)
     intercept = ly.mean() - slope * lx.mean()
     resid = ly - (intercept + slope * lx)
-    bx, by = [], []
-    for v in levels:
-        idx = torch.nonzero(x == v).flatten()
-        pick = torch.randint(len(idx), (n_boot, len(idx)), generator=generator, device=x.device)
-        bx.append(lx[idx][pick])
-        by.append(ly[idx][pick])
-    boot = _ls_slope(torch.cat(bx, -1), torch.cat(by, -1))
+    groups = [torch.nonzero(x == v).flatten() for v in levels]
+    if resample == "within":
+        bx, by = [], []
+        for idx in groups:
+            pick = torch.randint(len(idx), (n_boot, len(idx)), generator=generator, device=x.device)
+            bx.append(lx[idx][pick])
+            by.append(ly[idx][pick])
+        boot = _ls_slope(torch.cat(bx, -1), torch.cat(by, -1))
+    else:
+        L = len(groups)
+        pick = torch.randint(L, (n_boot, L), generator=generator, device=x.device)
+        onehot = torch.zeros(len(x), L, dtype=dt, device=x.device)  # point i belongs to level j
+        for j, idx in enumerate(groups):
+            onehot[idx, j] = 1.0
+        counts = torch.zeros(n_boot, L, dtype=dt, device=x.device).scatter_add_(
+            1, pick, torch.ones(n_boot, L, dtype=dt, device=x.device))
+        w = counts @ onehot.T  # (n_boot, n): how often each point is drawn
+        keep = (counts > 0).sum(-1) >= 2
+        w = w[keep]
+        sw = w.sum(-1, keepdim=True)
+        mx, my = (w * lx).sum(-1, keepdim=True) / sw, (w * ly).sum(-1, keepdim=True) / sw
+        boot = (w * (lx - mx) * (ly - my)).sum(-1) / (w * (lx - mx) ** 2).sum(-1)
+        if boot.numel() == 0:
+            raise ValueError("resample='levels' needs resamples with two distinct x; add x levels or n_boot")
     q = torch.quantile(boot, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=dt, device=boot.device))
     return PowerLawFit(slope=float(slope), intercept=float(intercept), ci=(float(q[0]), float(q[1])), level=level,
-                       n_boot=n_boot, residual_std=float(resid.std(unbiased=False)), boot_slopes=boot)
+                       n_boot=int(boot.numel()), residual_std=float(resid.std(unbiased=False)), boot_slopes=boot)

@@ -177,7 +177,7 @@ def training_shortens_reasoning(ctx: Context) -> Result:
 
 
 def _training_shortens_reasoning(ctx: Context) -> Result:
-    epochs = 12 if ctx.quick else 30
+    epochs = 10 if ctx.quick else 20
     Xtr, ytr, Xte, yte = digits_split(ctx.seed)
     n_train = 600 if ctx.quick else len(ytr)
     Xtr, ytr = Xtr[:n_train], ytr[:n_train]
