@@ -188,22 +188,22 @@ def _scale_smoothness(ctx: Context) -> Result:
     ax.set_xlabel("hidden width N")
     ax.set_ylabel("κ along softmax(s·z), s ∈ [0, 1]")
     ax.set_title("(a) trained MLPs: κ against width")
-    ax.legend(frameon=False, fontsize=5.5)
+    ax.legend(frameon=False, fontsize=5.5, loc="upper left")
     ax = axes[1]
-    ax.scatter(Wa * jit, ctrl, s=9, color=BLUE, zorder=3, label="random init, mean-field readout")
+    ax.scatter(Wa * jit, ctrl, s=9, color=BLUE, zorder=3, label="init, mean-field readout")
     fit_line(ax, fit_ctrl, ctrl, BLUE, f"fit α = {fit_ctrl['alpha']:+.3f} [{fit_ctrl['ci'][0]:+.3f}, "
              f"{fit_ctrl['ci'][1]:+.3f}]")
     ref = np.exp(np.mean(np.log(ctrl)) + 0.5 * np.mean(np.log(Wa))) * grid ** -0.5
-    ax.plot(grid, ref, color=BLACK, ls="--", lw=0.8, label="N^(−1/2) (built in)")
+    ax.plot(grid, ref, color=BLACK, ls="--", lw=0.8, label="N^(−1/2), built in")
     k_init = [r["init"]["kappa"] for r in runs]
-    ax.scatter(Wa * jit, k_init, s=7, color=SKY, marker="^", label=f"random init, default readout (α = "
+    ax.scatter(Wa * jit, k_init, s=7, color=SKY, marker="^", label=f"init, default readout (α = "
                f"{fit_init['alpha']:+.2f})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("hidden width N")
     ax.set_ylabel("κ (same definition)")
     ax.set_title("(b) control: the fit finds a slope built in")
-    ax.legend(frameon=False, fontsize=5.5, loc="lower left")
+    ax.legend(frameon=False, fontsize=5.5, loc="upper right", bbox_to_anchor=(1.0, 0.8))
     ax = axes[2]
     tr = [r["final"]["trace"] for r in runs]
     ax.scatter(Wa * jit, tr, s=9, color=VERMILLION, label="Hessian trace 1 − Σp² (held out)")
@@ -213,7 +213,7 @@ def _scale_smoothness(ctx: Context) -> Result:
     ax.set_yscale("log")
     ax.set_xlabel("hidden width N")
     ax.set_title("(c) at the matched training loss")
-    ax.legend(frameon=False, fontsize=5.5)
+    ax.legend(frameon=False, fontsize=5.5, loc="upper right")
     ctx.savefig(fig, "scale_smoothness")
 
     per_width = {}
