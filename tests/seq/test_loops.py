@@ -57,3 +57,16 @@ def test_sampling_is_seeded_and_needs_a_generator():
         window_orbit(gpt, torch.zeros(2, 9, dtype=torch.long), 5)  # longer than the context
     with pytest.raises(ValueError, match="tokens"):
         loop_census(torch.zeros(2, 3))
+
+
+def test_window_census_needs_the_window_to_return():
+    # the tokens end in "1 2 1 2 1 2" (three periods of 2) but a window of 6 has not come back yet
+    row = torch.tensor([[5, 6, 7, 8, 9, 3, 4, 1, 2, 1, 2, 1, 2]])
+    assert loop_census(row, max_period=4).period.tolist() == [2]
+    assert loop_census(row, max_period=4, min_repeats=2, window=6).period.tolist() == [0]
+    # a long enough tail: every window of the loop returns
+    row = torch.tensor([[5, 6, 7] + [1, 2] * 8])
+    c = loop_census(row, max_period=4, min_repeats=2, window=6)
+    assert c.period.tolist() == [2] and c.transient.tolist() == [3] and c.window == 6
+    with pytest.raises(ValueError, match="window"):
+        loop_census(row, window=0)

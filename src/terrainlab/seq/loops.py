@@ -109,7 +109,7 @@ class LoopCensus:
     begins; the row's length when none), ``cycled`` (B,) bool, ``loop_id`` (B,) (index into ``loops``,
     −1 without a cycle). ``loops``: the distinct loops (canonical rotations, :func:`canonical_loop`),
     most common first; ``basin``: the fraction of all rows that end in each loop; ``max_period``,
-    ``min_repeats``: the detector's settings."""
+    ``min_repeats``, ``window``: the detector's settings."""
 
     period: torch.Tensor
     transient: torch.Tensor
@@ -119,23 +119,35 @@ class LoopCensus:
     basin: tuple
     max_period: int
     min_repeats: int
+    window: int = 1
 
     @property
     def cycle_fraction(self) -> float:
         return float(self.cycled.double().mean())
 
 
-def loop_census(tokens: torch.Tensor, *, max_period: int = 32, min_repeats: int = 3) -> LoopCensus:
+def loop_census(tokens: torch.Tensor, *, max_period: int = 32, min_repeats: int = 3,
+                window: int = 1) -> LoopCensus:
     """Find each row's eventually periodic tail (:func:`~terrainlab.core.cycles.detect_cycle`: the
     smallest period p ≤ ``max_period`` whose tail spans ≥ ``min_repeats`` periods) and group the rows
-    by the loop they end in."""
+    by the loop they end in.
+
+    With ``window`` = W > 1 the items compared are the windows ``tokens[k : k + W]`` — the states of the
+    decoding map — so a loop is a return of the map's state, seen ``min_repeats`` times (the tokens are
+    then periodic over W + (min_repeats − 1)·p of them; a short run of repeated tokens inside a longer
+    window does not count). ``transient`` is the same index in either case (window k starts at token k)."""
     check_tensor(tokens, "tokens", floating=False, ndim=2, nonempty=True)
     if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
         raise ValueError(f"tokens must be an integer tensor of token ids, got dtype {tokens.dtype}")
     check_int(max_period, "max_period", minimum=1)
     check_int(min_repeats, "min_repeats", minimum=2)
+    check_int(window, "window", minimum=1, maximum=tokens.shape[1])
     rows = tokens.tolist()
-    res = [detect_cycle(r, max_period, min_repeats=min_repeats) for r in rows]
+    if window == 1:
+        res = [detect_cycle(r, max_period, min_repeats=min_repeats) for r in rows]
+    else:
+        res = [detect_cycle([tuple(r[k:k + window]) for k in range(len(r) - window + 1)], max_period,
+                            min_repeats=min_repeats) for r in rows]
     keys = [canonical_loop(r[c.start:c.start + c.period]) if c.period else None for r, c in zip(rows, res)]
     counts: dict = {}
     for k in keys:
@@ -153,4 +165,5 @@ def loop_census(tokens: torch.Tensor, *, max_period: int = 32, min_repeats: int 
         basin=tuple(counts[k] / B for k in loops),
         max_period=max_period,
         min_repeats=min_repeats,
+        window=window,
     )
