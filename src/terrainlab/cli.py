@@ -54,8 +54,9 @@ class Eta:
 
     Each experiment still to finish is expected to take ``prior[id]`` seconds (its time in the
     previous results.json of the same mode) when known, else the mean time of the experiments
-    finished in this run, else the mean of ``prior``; a running one counts what is left of that
-    (at least 0). With W the work left, n the experiments left, and c ≥ 1 the measured ratio of
+    finished in this run, else the mean of ``prior``; a running one counts what is left of that,
+    and one that has overrun its estimate a tenth of its run time so far (never "0:00" while an
+    experiment still runs). With W the work left, n the experiments left, and c ≥ 1 the measured ratio of
     wall time (start to finish, worker start-up included) to experiment time so far::
 
         ETA = c · max(W / min(jobs, n), longest single remainder)
@@ -119,7 +120,8 @@ class Eta:
 
     def seconds_left(self) -> float | None:
         """The estimated wall seconds until the last experiment finishes (None: no estimate yet)."""
-        ids = list(self.todo) + [i for i in self.started if i not in set(self.todo)]
+        planned = set(self.todo)
+        ids = list(self.todo) + [i for i in self.started if i not in planned]
         left = [i for i in ids if i not in self.finished]
         if not left:
             return 0.0
@@ -129,7 +131,11 @@ class Eta:
             est = self._estimate(i)
             if est is None:
                 return None
-            rem.append(max(0.0, est - (now - self.started[i])) if i in self.started else est)
+            if i in self.started:
+                ran = now - self.started[i]
+                rem.append(max(est - ran, 0.1 * ran))
+            else:
+                rem.append(est)
         c = self._overhead()
         return c * max(sum(rem) / min(self.jobs, len(rem)), max(rem))
 

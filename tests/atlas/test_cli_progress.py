@@ -32,8 +32,8 @@ def test_eta_from_this_runs_mean_with_one_worker():
     eta.start("b")
     c.t += 3.0  # b has run 3 s of its expected 4
     assert eta.seconds_left() == pytest.approx(1.0 + 8.0)
-    c.t += 3.0  # b overruns its estimate: what is left of it counts as 0, never negative
-    assert eta.seconds_left() == pytest.approx(8.0)
+    c.t += 3.0  # b overruns its estimate (6 s of 4): it is given a tenth of its run time more
+    assert eta.seconds_left() == pytest.approx(0.6 + 8.0)
     eta.finish("b", 6.0)  # mean is now 5 s
     assert eta.seconds_left() == pytest.approx(10.0)
     for i in ("c", "d"):

@@ -176,6 +176,11 @@ pre.error { background:#111; color:#f2f2f2; padding:10px 12px; border-radius:4px
 .legend { font-size:12.5px; color:var(--muted); margin-top:8px; }
 .legend span.badge, .legend span.kind { margin-right:4px; }
 footer { color:var(--muted); font-size:12px; margin-top:40px; }
+@media (max-width: 700px) {
+  nav.bar { position:static; }
+  html { scroll-padding-top:0; }
+  main, header.top .inner, nav.bar .inner { padding-left:10px; padding-right:10px; }
+}
 """
 
 # The filter: shows the cards and table rows whose verdict and kind are both ticked. It sets only
