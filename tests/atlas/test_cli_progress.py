@@ -82,11 +82,14 @@ def test_fmt_duration_and_previous_times(tmp_path):
     assert previous_times(tmp_path, quick=False) == {}  # the other mode's times are not this one's
 
 
-def test_atlas_prints_progress_with_eta(tmp_path, fixtures, capsys):
+def test_atlas_prints_progress_with_eta(tmp_path, fixtures, capsys, monkeypatch):
+    planned = []
+    monkeypatch.setattr(Eta, "plan", lambda self, ids: planned.append(list(ids)))
     argv = ["atlas", "--out", str(tmp_path), "--package", "none", "--module", FIX, "--quick",
             "--only", "ch90.fixture_ok,ch91.fixture_fails"]
     assert main(argv) == 0
     out = capsys.readouterr().out
+    assert planned == [["ch90.fixture_ok", "ch91.fixture_fails"]]  # the runner's on_todo
     lines = [ln for ln in out.splitlines() if ln.startswith("ch9")]
     assert len(lines) == 2
     pat = r"(\d)/2 · \d+:\d\d elapsed · ETA (\d+:\d\d|\?)$"
@@ -95,3 +98,10 @@ def test_atlas_prints_progress_with_eta(tmp_path, fixtures, capsys):
     assert [m.group(1) for m in got] == ["1", "2"]
     assert got[0].group(2) != "?" and got[1].group(2) == "0:00"  # one measured: an estimate; the end: 0
     assert "total" in out and "index.html" in out
+
+    # resumed: nothing to compute (on_todo gets no id), both lines come from the cache
+    assert main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert planned[-1] == [] and out.count("(cached)") == 2
+    lines = [ln for ln in out.splitlines() if ln.startswith("ch9")]
+    assert "resuming: 2" in out and re.search(r"2/2 · \d+:\d\d elapsed · ETA 0:00$", lines[1])
