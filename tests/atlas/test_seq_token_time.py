@@ -47,6 +47,8 @@ def test_gpt_is_hidden_state_euler_quick(registered, seq_zoo_out):
         assert r["n_train_rows"] == 240 * 23 and r["n_test_rows"] == 103 * 23
         assert r["token_step_last_layer"] > 0
     assert len(n["gpt"]["depth_step_per_layer"]) == 2 and len(n["gpt"]["token_step_per_layer"]) == 3
+    assert n["splits"] == 3 and len(n["gpt"]["r2_prev_state_per_split"]) == 3
+    assert math.isfinite(n["gpt"]["r2_prev_column_all_layers"]) and "r2_prev_column_all_layers" not in n["control_gru"]
     # the GRU's recurrence is found even in a barely trained model
     assert n["control_gru"]["r2_prev_state"] > 0.8
 

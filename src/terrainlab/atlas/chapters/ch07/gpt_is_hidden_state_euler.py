@@ -34,6 +34,7 @@ R2_BAR = 0.90  # held-out R² of (b) that a recurrence must reach
 U_BAR = 0.50  # share of the variance left by (token, position) that h_{t−1} must explain
 CLEAR = 0.10  # "clearly below": R²_b at least this far under R2_BAR
 TRAIN_FRAC = 0.7
+N_SPLITS = 3  # random prompt splits (the numbers are their mean)
 
 
 def all_cot_sequences() -> torch.Tensor:
@@ -55,23 +56,29 @@ def token_states(model, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return H, None
 
 
-def recurrence_r2(h: torch.Tensor, tokens: torch.Tensor, train_prompts: torch.Tensor, vocab_size: int,
-                  *, n_features: int, seed: int) -> dict:
-    """Held-out R² of h_t from (a) (x_t, t) and (b) (h_{t−1}, x_t, t), one regressor per token x_t."""
+def recurrence_r2(h: torch.Tensor, tokens: torch.Tensor, train_prompts: torch.Tensor, *, n_features: int,
+                  seed: int, prev_all: torch.Tensor | None = None) -> dict:
+    """Held-out R² of h_t from (a) (x_t, t) and (b) (h_{t−1}, x_t, t), one regressor per token x_t; with
+    ``prev_all`` (B, T, D) also (c) from (every layer of the previous position's column, x_t, t)."""
     B, T, d = h.shape
     y = h[:, 1:].reshape(-1, d)
-    prev = h[:, :-1].reshape(-1, d)
     pos = F.one_hot(torch.arange(1, T), T).double().expand(B, T - 1, T).reshape(-1, T)
     groups = tokens[:, 1:].reshape(-1)
     train = train_prompts[:, None].expand(B, T - 1).reshape(-1)
-    a = predictability(y, pos, groups=groups, train=train, n_features=n_features,
-                       generator=torch.Generator().manual_seed(seed))
-    b = predictability(y, (prev, pos), groups=groups, train=train, n_features=n_features,
-                       generator=torch.Generator().manual_seed(seed))
+
+    def fit(inputs):
+        return predictability(y, inputs, groups=groups, train=train, n_features=n_features,
+                              generator=torch.Generator().manual_seed(seed))
+
+    a = fit(pos)
+    b = fit((h[:, :-1].reshape(-1, d), pos))
     u = (b.r2_test - a.r2_test) / (1 - a.r2_test) if a.r2_test < 1 else float("nan")
-    return {"r2_token_position": a.r2_test, "r2_prev_state": b.r2_test, "r2_prev_state_train": b.r2_train,
-            "unexplained_share_explained": u, "ridge": b.ridge, "n_train_rows": b.n_train,
-            "n_test_rows": b.n_test, "n_features": b.n_features, "status": str(b.status)}
+    out = {"r2_token_position": a.r2_test, "r2_prev_state": b.r2_test, "r2_prev_state_train": b.r2_train,
+           "unexplained_share_explained": u, "ridge": b.ridge, "n_train_rows": b.n_train,
+           "n_test_rows": b.n_test, "n_features": b.n_features, "status": str(b.status)}
+    if prev_all is not None:
+        out["r2_prev_column_all_layers"] = fit((prev_all[:, :-1].reshape(B * (T - 1), -1), pos)).r2_test
+    return out
 
 
 def decide_hidden_state_euler(gpt_r2: float, gpt_u: float, gru_r2: float, gru_u: float,
@@ -112,23 +119,37 @@ def step_sizes(h: torch.Tensor, depth: torch.Tensor | None) -> dict:
 def gpt_is_hidden_state_euler(ctx: Context) -> Result:
     toks = all_cot_sequences()
     N = toks.shape[0]
-    perm = torch.randperm(N, generator=ctx.generator(1))
-    train_prompts = torch.zeros(N, dtype=torch.bool)
-    train_prompts[perm[: int(TRAIN_FRAC * N)]] = True
-    V = cot_task().vocab.size
     n_features = 128 if ctx.quick else 256
-    res, meta, steps = {}, {}, {}
+    models, meta, states, steps = {}, {}, {}, {}
     for name in ("gpt_mix", "gru_mix"):
-        model, meta[name] = trained(ctx, name)
-        h, depth = token_states(model, toks)
-        res[name] = recurrence_r2(h, toks, train_prompts, V, n_features=n_features, seed=ctx.seed + 2)
-        steps[name] = step_sizes(h, depth)
+        models[name], meta[name] = trained(ctx, name)
+        states[name] = token_states(models[name], toks)
+        steps[name] = step_sizes(*states[name])
+    splits = []  # several random 70/30 splits of the prompts; the decision uses their mean
+    for k in range(N_SPLITS):
+        perm = torch.randperm(N, generator=ctx.generator(1 + 10 * k))
+        train_prompts = torch.zeros(N, dtype=torch.bool)
+        train_prompts[perm[: int(TRAIN_FRAC * N)]] = True
+        one = {}
+        for name in ("gpt_mix", "gru_mix"):
+            h, depth = states[name]
+            prev_all = depth.permute(0, 2, 1, 3).flatten(2) if depth is not None else None
+            one[name] = recurrence_r2(h, toks, train_prompts, n_features=n_features, seed=ctx.seed + 2 + k,
+                                      prev_all=prev_all)
+        splits.append(one)
+    res = {}
+    for name in ("gpt_mix", "gru_mix"):
+        first = splits[0][name]
+        res[name] = {key: (float(np.mean([sp[name][key] for sp in splits])) if isinstance(val, float) else val)
+                     for key, val in first.items()}
+        for key in ("r2_token_position", "r2_prev_state", "unexplained_share_explained"):
+            res[name][key + "_per_split"] = [sp[name][key] for sp in splits]
     g, r = res["gpt_mix"], res["gru_mix"]
     verdict = decide_hidden_state_euler(g["r2_prev_state"], g["unexplained_share_explained"],
                                         r["r2_prev_state"], r["unexplained_share_explained"])
 
     fig, (ax, ax2) = figure("double", height=2.9, ncols=2)
-    xs = np.arange(2)
+    xs = np.array([0.0, 1.5])
     names = ["TinyGPT\n(last block)", "GRU\n(control)"]
     a_vals = [res[n]["r2_token_position"] for n in ("gpt_mix", "gru_mix")]
     b_vals = [res[n]["r2_prev_state"] for n in ("gpt_mix", "gru_mix")]
@@ -137,6 +158,13 @@ def gpt_is_hidden_state_euler(ctx: Context) -> Result:
     for x, a_, b_ in zip(xs, a_vals, b_vals):
         ax.text(x - 0.18, a_ + 0.01, f"{a_:.2f}", ha="center", va="bottom", fontsize=6)
         ax.text(x + 0.18, b_ + 0.01, f"{b_:.2f}", ha="center", va="bottom", fontsize=6)
+    c_val = g["r2_prev_column_all_layers"]
+    ax.bar(0.56, c_val, 0.36, color=VERMILLION, alpha=0.45, label="(c) GPT: every layer of position t−1")
+    ax.text(0.56, c_val + 0.01, f"{c_val:.2f}", ha="center", va="bottom", fontsize=6)
+    for x, key in ((-0.18, "r2_token_position"), (0.18, "r2_prev_state")):
+        for xi, name in zip(xs, ("gpt_mix", "gru_mix")):
+            vals = res[name][key + "_per_split"]
+            ax.plot([x + xi, x + xi], [min(vals), max(vals)], color=BLACK, lw=0.8)
     ax.axhline(R2_BAR, color=BLACK, ls="--", lw=0.8, label=f"bar R² = {R2_BAR}")
     ax.set_xticks(xs)
     ax.set_xticklabels(names)
@@ -166,7 +194,8 @@ def gpt_is_hidden_state_euler(ctx: Context) -> Result:
         numbers={
             "claim_kind": "empirical",
             "sequences": N,
-            "train_prompts": int(train_prompts.sum()),
+            "train_prompts": int(TRAIN_FRAC * N),
+            "splits": N_SPLITS,
             "gpt": {**g, **sg},
             "control_gru": {**r, **steps["gru_mix"]},
             "generated_accuracy": acc,
@@ -176,11 +205,12 @@ def gpt_is_hidden_state_euler(ctx: Context) -> Result:
         "Φ(h_{t−1}, x_t) by construction, must clear both (else inconclusive). fails: the GPT's R² is "
         f"≤ {R2_BAR - CLEAR:.2f} or its share is < {U_BAR}; holds: it clears both.",
         explanation=(
-            f"On all {N} CoT sequences ({int(train_prompts.sum())} prompts to fit, the rest held out; one "
-            f"random-feature ridge regressor per current token), the GPT's last-block state h_t is predicted "
+            f"On all {N} CoT sequences ({int(TRAIN_FRAC * N)} prompts to fit, the rest held out, mean of "
+            f"{N_SPLITS} random splits; one random-feature ridge regressor per current token), the GPT's last-block state h_t is predicted "
             f"with held-out R² {g['r2_token_position']:.2f} from the token and position alone and "
             f"{g['r2_prev_state']:.2f} once h_{{t−1}} is added: h_{{t−1}} explains "
-            f"{g['unexplained_share_explained']:.2f} of what the token leaves. The same regressor on the GRU "
+            f"{g['unexplained_share_explained']:.2f} of what the token leaves; every layer of position t − 1 "
+            f"together gives {g['r2_prev_column_all_layers']:.2f}. The same regressor on the GRU "
             f"gives {r['r2_token_position']:.2f} → {r['r2_prev_state']:.2f} (share "
             f"{r['unexplained_share_explained']:.2f}), so the measurement does find a recurrence where there "
             f"is one. Relative steps: across the GPT's depth {', '.join(f'{x:.2f}' for x in sg['depth_step_per_layer'])} "
