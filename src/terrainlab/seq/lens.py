@@ -142,7 +142,7 @@ def _model_limit(model, attr_names):
 
 def answer_belief(model: nn.Module, prompt_ids, cot_ids, answer_ids, probe_ids=(), *,
                   call: Callable | None = None, vocab_size: int | None = None,
-                  context: int | None = None) -> AnswerBelief:
+                  context: int | None = None, causal: bool = False) -> AnswerBelief:
     """The answer-belief trajectory p_0 … p_T of one chain of thought (see the module docstring).
 
     Args:
@@ -153,6 +153,10 @@ def answer_belief(model: nn.Module, prompt_ids, cot_ids, answer_ids, probe_ids=(
         call: ``call(model, ids)`` with ids (1, n) when ``model(ids)`` is not the forward.
         vocab_size, context: limits to check against (default: the model's ``vocab_size``/``context``
             attributes or ``config`` entries ``vocab_size``/``max_position_embeddings``).
+        causal: the model is causal (position i sees tokens ≤ i only, e.g. a GPT): all T+1 inputs then
+            go through one right-padded forward of batch T+1, read at each row's last real position —
+            the same beliefs as T+1 separate forwards (tested), at a fraction of the calls. Leave it
+            False for a bidirectional model, where padding would change the logits.
 
     Raises:
         ValueError naming the argument: an empty or repeated answer set, ids out of range, a
@@ -180,17 +184,24 @@ def answer_belief(model: nn.Module, prompt_ids, cot_ids, answer_ids, probe_ids=(
     if call is not None:
         check_callable(call, "call")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    rows = []
+
+    def forward(ids):
+        out = call(model, ids) if call is not None else model(ids)
+        logits = first_tensor(getattr(out, "logits", out), "the model's output")
+        if int(ans.max()) >= logits.shape[-1]:
+            raise ValueError(f"answer_ids must be < the model's vocabulary {logits.shape[-1]}, got {ans.tolist()}")
+        return logits
+
+    seqs = [torch.cat([prompt, cot[:t], probe]) for t in range(cot.numel() + 1)]
     with torch.no_grad():
-        for t in range(cot.numel() + 1):
-            ids = torch.cat([prompt, cot[:t], probe]).to(device)[None]
-            out = call(model, ids) if call is not None else model(ids)
-            out = getattr(out, "logits", out)
-            logits = first_tensor(out, "the model's output")
-            if t == 0 and int(ans.max()) >= logits.shape[-1]:
-                raise ValueError(f"answer_ids must be < the model's vocabulary {logits.shape[-1]}, got {ans.tolist()}")
-            rows.append(logits[0, -1, ans.to(logits.device)])
-    z = torch.stack(rows)
+        if causal:  # one forward: pad on the right (a causal position never sees what follows it)
+            lens = torch.tensor([q.numel() for q in seqs])
+            ids = torch.stack([torch.cat([q, q[-1:].expand(n - q.numel())]) for q in seqs]).to(device)
+            logits = forward(ids)
+            last = (lens - 1).to(logits.device)
+            z = logits[torch.arange(len(seqs), device=logits.device), last][:, ans.to(logits.device)]
+        else:
+            z = torch.stack([forward(q.to(device)[None])[0, -1, ans.to(device)] for q in seqs])
     p = torch.softmax(z, dim=-1)
     D = masked_kl(p[-1:].expand_as(p), p)
     D0 = float(D[0])

@@ -98,7 +98,7 @@ def answer_belief_convergence(ctx: Context) -> Result:
 
     D, fits, finals, finals_logits = [], [], [], []
     for i in range(n):
-        r = answer_belief(model, seq[i, :L], cot[i], answers, [V.answer])
+        r = answer_belief(model, seq[i, :L], cot[i], answers, [V.answer], causal=True)
         D.append(r.kl_to_final.double())
         fits.append(contraction_fit(r.kl_to_final, eps=EPS))
         finals.append(r.final_answer)
@@ -187,7 +187,7 @@ def answer_belief_convergence(ctx: Context) -> Result:
     fig, (ax1, ax2, ax3) = figure("double", height=3.0, ncols=3, gridspec_kw={"width_ratios": [1.6, 1, 1]})
     t = np.arange(T + 1)
     floor = 1e-6
-    for i in range(min(n, 48)):
+    for i in range(min(n, 32)):
         ax1.plot(t[:-1], D[i, :-1].clamp(min=floor).numpy(), color=BLUE, lw=0.4, alpha=0.35)
     medD = D[:, :-1].median(0).values.clamp(min=floor).numpy()
     ax1.plot(t[:-1], medD, color=BLUE, lw=1.6, label="probe: KL(p_T‖p_t), median (thin: prompts)")
@@ -214,7 +214,7 @@ def answer_belief_convergence(ctx: Context) -> Result:
     ax2.set_ylabel("mean change of log D on appending it")
     ax2.set_title("(b) what moves it away")
     tc = np.arange(T_CTRL + 1)
-    for i in range(min(n_ctrl, 24)):
+    for i in range(min(n_ctrl, 16)):
         ax3.plot(tc[:-1], Dc[i, :-1].clamp(min=1e-12).numpy(), color=GREEN, lw=0.5, alpha=0.5)
     ref = float(Dc[:, 0].median())
     ax3.plot(tc[:-1], ref * (C_CTRL ** 2) ** tc[:-1], color=BLACK, ls="--", lw=1, label=f"c^(2t), c = {C_CTRL}")
