@@ -267,17 +267,17 @@ def cot_training_and_curvature(ctx: Context) -> Result:
     styles = ["-", "--", ":", "-."]
     for j, e in enumerate(effects):
         if e["n_both"]:
-            al, tag = (1.0, "") if e["comparable"] else (0.4, " (a model guesses)")
+            al = 1.0 if e["comparable"] else 0.4
             ax2.plot(SIGMAS, e["basin_a"], styles[j % 4], marker=".", color=BLUE, lw=1.2, alpha=al,
-                     label=f"direct only, seed {j}{tag}")
+                     label=f"direct only, s{j}")
             ax2.plot(SIGMAS, e["basin_b"], styles[j % 4], marker=".", color=VERMILLION, lw=1.2, alpha=al,
-                     label=f"CoT + direct, seed {j}{tag}")
+                     label=f"CoT + direct, s{j}")
     ax2.axhline(chance, color=BLACK, ls=":", lw=0.8)
     ax2.set_xlabel("σ (× RMS of h₀)")
     ax2.set_ylabel("P(answer still right)")
-    ax2.set_title("(b) basin volume")
+    ax2.set_title("(b) basin volume (faint: not\ncompared, a model guesses)", fontsize=7)
     ax2.set_ylim(0, 1.05)
-    ax2.legend(frameon=False, fontsize=4.5, loc="lower left")
+    ax2.legend(frameon=False, fontsize=5, loc="center right", bbox_to_anchor=(1.02, 0.66))
     xs = np.arange(n_seeds)
     alphas = [1.0 if e["comparable"] else 0.4 for e in effects]
     for x0, key, color, label in ((-0.18, "trace_a", BLUE, "direct only"), (0.18, "trace_b", VERMILLION, "CoT + direct")):
@@ -291,7 +291,8 @@ def cot_training_and_curvature(ctx: Context) -> Result:
     ax3.set_xticklabels([f"seed {j}" for j in range(n_seeds)])
     ax3.set_ylabel("−log p(answer): trace (bars), eigenvalues (—)")
     ax3.set_title("(c) Hessian at the belief")
-    ax3.legend(frameon=False, fontsize=5)
+    for handle in ax3.legend(frameon=False, fontsize=5).legend_handles:
+        handle.set_alpha(1.0)
     k = np.arange(1, len(alg["eig_E"]) + 1)
     ax4.bar(k - 0.18, alg["eig_E"], 0.36, color=SKY, label="H of E = KL(p*‖p)")
     ax4.bar(k + 0.18, alg["eig_E_plus_dH"], 0.36, color=ORANGE, label="field − ΔH(p − p*)")
