@@ -56,13 +56,15 @@ def test_gpt_is_hidden_state_euler_quick(registered, seq_zoo_out):
 def test_decide_repetition():
     from terrainlab.atlas.chapters.ch06.repetition_is_a_limit_cycle import decide_repetition
 
-    assert decide_repetition(0.95, 0.0, 0.95) == "holds"
-    # the trained window does not loop within N tokens, a shorter one does
-    assert decide_repetition(0.0, 0.0, 0.98) == "holds-with-correction"
-    assert decide_repetition(0.3, 0.05, 0.6) == "fails"
-    # the sampled control loops as well: the detector does not separate them
-    assert decide_repetition(0.95, 0.5, 0.95) == "inconclusive"
-    assert decide_repetition(float("nan"), 0.0, 0.9) == "inconclusive"
+    assert decide_repetition(0.95, 0.0, 0.95, 0.95) == "holds"
+    # the trained window does not loop within N tokens, a shorter one does (and sampling there does not)
+    assert decide_repetition(0.0, 0.0, 0.98, 0.98) == "holds-with-correction"
+    # short windows loop only where sampling loops too
+    assert decide_repetition(0.0, 0.0, 0.2, 1.0) == "inconclusive"
+    assert decide_repetition(0.3, 0.05, 0.6, 0.6) == "fails"
+    # the sampled control loops at the trained window: the detector does not separate them
+    assert decide_repetition(0.95, 0.5, 0.95, 0.95) == "inconclusive"
+    assert decide_repetition(float("nan"), 0.0, 0.9, 0.9) == "inconclusive"
 
 
 def test_repetition_is_a_limit_cycle_quick(registered, seq_zoo_out):
