@@ -298,7 +298,10 @@ def repetition_is_a_limit_cycle(ctx: Context) -> Result:
             f"{gru_num['state_fixed_point_fraction']:.2f} settle on a fixed point; the spectral radius of the "
             f"state map's Jacobian around each token loop (periods {gru_num['floquet_loop_periods']}) is "
             f"{', '.join(f'{r:.2g}' for r in gru_num['floquet_radius_per_loop']) or 'not computed (no loop)'} "
-            "(< 1: the loop carries an attracting periodic orbit of the continuous state, a limit cycle proper)."
+            "(< 1: the loop carries an attracting periodic orbit of the continuous state, a limit cycle proper); "
+            "per loop (period: basin, state return distance after one period): "
+            + "; ".join(f"{lp['period']}: {lp['basin']:.2f}, {lp['return_distance_median']:.1e}"
+                        for lp in gru_num["loops"]) + "."
         ),
         corrected=(
             f"Greedy decoding with a finite window is a map on a finite set, so it is eventually periodic — "
