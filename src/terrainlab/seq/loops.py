@@ -79,7 +79,8 @@ def window_orbit(model: nn.Module, start: torch.Tensor, steps: int, *, temperatu
             logits = model(w.long())[:, -1]
             if temperature > 0:
                 probs = torch.softmax(logits.double() / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                # drawn on the generator's device, so one seed gives one stream on any device
+                nxt = torch.multinomial(probs.to(generator.device), 1, generator=generator)[:, 0].to(w.device)
             else:
                 nxt = logits.argmax(-1)
         return torch.cat([w[:, 1:], nxt[:, None].to(w.dtype)], dim=1)
