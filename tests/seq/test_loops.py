@@ -70,3 +70,14 @@ def test_window_census_needs_the_window_to_return():
     assert c.period.tolist() == [2] and c.transient.tolist() == [3] and c.window == 6
     with pytest.raises(ValueError, match="window"):
         loop_census(row, window=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_window_orbit_on_cuda():
+    start = torch.tensor([[0, 0, 0, 1], [3, 3, 3, 3]])
+    model = NextIsPlusOne()
+    cpu = window_orbit(model, start, steps=12)
+    gpu = window_orbit(model, start.cuda(), steps=12)
+    assert torch.equal(gpu.tokens.cpu(), cpu.tokens)
+    s = window_orbit(model, start.cuda(), steps=5, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert s.tokens.device.type == "cuda"

@@ -74,3 +74,12 @@ def test_nonfinite_is_a_status_and_bad_input_raises():
         predictability(y, prev, train=train, generator=None)
     with pytest.raises(ValueError, match="groups"):
         predictability(y, prev, train=train, groups=tok[:-1], generator=torch.Generator())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    y, prev, tok, onehot, train = _recurrence(n_seq=20, T=10)
+    cpu = predictability(y, prev, groups=tok, train=train, generator=torch.Generator().manual_seed(3), n_features=16)
+    gpu = predictability(y.cuda(), prev.cuda(), groups=tok.cuda(), train=train.cuda(),
+                         generator=torch.Generator().manual_seed(3), n_features=16)
+    assert gpu.r2_test == pytest.approx(cpu.r2_test, abs=1e-6)

@@ -10,10 +10,10 @@ Large-Scale Kernel Machines"; Huang et al. 2006's extreme learning machine)::
 
     z = standardise(inputs)                          (training mean and std per column)
     φ(z) = [z, ReLU(z W + b)],  W ~ N(0, 1/m), b ~ N(0, 1)   (m input columns, drawn from ``generator``)
+    ŷ = ȳ + (φ(z) − φ̄) β,  β = argmin ‖Y_c − Φ_c β‖² + λ‖β‖²
 
 optionally one such regressor per group of rows (``groups=``: e.g. the current token, so that
 h_t = Φ_x(h_{t−1}) may be a different map for every token x),
-    ŷ = ȳ + (φ(z) − φ̄) β,  β = argmin ‖Y_c − Φ_c β‖² + λ‖β‖²
 
 with λ picked from a log grid by exact leave-one-out error on the training rows (Allen 1974, PRESS:
 the residual of row i refitted without it is r_i / (1 − H_ii), H the ridge hat matrix; one eigen-
