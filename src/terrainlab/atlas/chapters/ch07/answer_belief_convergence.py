@@ -231,6 +231,7 @@ def answer_belief_convergence(ctx: Context) -> Result:
     numbers = {
         "claim_kind": "empirical",
         "n_prompts": n, "T": T, "final_belief_accuracy": r4(correct),
+        "zoo_gpt_mix_accuracy": meta["generated_accuracy"],
         "monotone_share": r4(monotone_share), "monotone_step_share": r4(step_mono),
         "median_k_loglinear": r4(k_fit), "median_r2": r4(r2), "median_step_ratio": r4(k_med),
         "share_with_envelope_k_below_1": r4(has_k),
@@ -257,7 +258,8 @@ def answer_belief_convergence(ctx: Context) -> Result:
         f"D_t = KL(p_T‖p_t) never increases in {monotone_share:.2f} of the prompts ({step_mono:.2f} of the steps "
         f"do not increase it; a k < 1 with D_t ≤ k^t D_0 at every step exists in {has_k:.2f}). It starts at a median "
         f"D_0 = {float(D[:, 0].median()):.2g} nats ({d0_below:.2f} of prompts already within ε = {EPS}"
-        + (": the model, also trained on direct answers, has the answer before the chain" if d0_below > 0.5 else "")
+        + (f": the model, also trained on direct answers (free-running direct accuracy "
+           f"{meta['generated_accuracy']['direct']:.2f}), has the answer before the chain" if d0_below > 0.5 else "")
         + f"), reaches a median maximum of {float(D.max(1).values.median()):.3g} nats while the chain is written, and "
         f"stays within ε from a median step {_med(settle):.3g} of T = {T} on. Appending '{biggest}' raises log D most "
         f"(mean {jumps[biggest]['mean_dlogD']:+.2f}). Fitted rates: log-linear k = {k_fit:.3f} (median R² "

@@ -112,14 +112,14 @@ def embedding_noise(module: torch.nn.Module, eps: torch.Tensor, scale: float):
 
 
 def _free_run(model, prompts, n_new, layer, answers, ans_pos):
-    """Greedy chain, states at ``layer``, correctness and the model's confidence in what it wrote."""
+    """Greedy chain, states at ``layer``, correctness and the log-probability of each token it wrote."""
     L = prompts.shape[1]
     with torch.no_grad():
         toks = generate(model, prompts, n_new)
         logp = torch.log_softmax(model(toks).double(), -1)
         own = logp[:, L - 1:-1].gather(2, toks[:, L:, None])[..., 0]  # log p of each written token
         h = capture(model, toks, [layer]).states[0]
-    return toks, h, toks[:, ans_pos] == answers, own.min(1).values
+    return toks, h, toks[:, ans_pos] == answers, own
 
 
 def _per_type(h: torch.Tensor, labels: torch.Tensor, roles: torch.Tensor) -> dict:
@@ -249,7 +249,8 @@ def step_classes_vs_controls(ctx: Context) -> Result:
         sweep[s] = float(noisy_run(n_sweep, 200 + 10 * j, s)[2].double().mean())
     in_band = [s for s in SIGMAS if ACC_BAND[0] <= sweep[s] <= ACC_BAND[1]]
     sigma = min(in_band or SIGMAS, key=lambda s: abs(sweep[s] - 0.5))
-    tk, hh, corr, conf = noisy_run(n_eval, 300, sigma)
+    tk, hh, corr, own = noisy_run(n_eval, 300, sigma)
+    conf = own.min(1).values  # the model's confidence in its chain: its least likely written token
     lab_noise = classify_steps(hh, dim=1).labels.T
     share = _sub_share(lab_noise, L - 1)
     d = torch.linalg.vector_norm(hh[:, L:] - hh[:, L - 1:-1], dim=-1).double()
@@ -258,11 +259,13 @@ def step_classes_vs_controls(ctx: Context) -> Result:
     roc_conf = roc_auc(conf, corr, generator=ctx.generator(402))
     roc_large = roc_auc(large_share, corr, generator=ctx.generator(403))
     roc_norm = roc_auc(d.mean(1), corr, generator=ctx.generator(404))
+    roc_ans = roc_auc(own[:, -1], corr, generator=ctx.generator(405))  # the answer token's probability alone
 
     # --- its own errors, no noise: the zoo's GRU ----------------------------------------------------
     gru, gmeta = trained(ctx, "gru_mix")
     bg = task(n_eval, ctx.generator(500))
-    _, hg, corr_g, conf_g = _free_run(gru, bg.tokens[:, :L], ap + 1 - L, "rnn", bg.answers[:, 0], ap)
+    _, hg, corr_g, own_g = _free_run(gru, bg.tokens[:, :L], ap + 1 - L, "rnn", bg.answers[:, 0], ap)
+    conf_g = own_g.min(1).values
     share_g = _sub_share(classify_steps(hg, dim=1).labels.T, L - 1)
     roc_sub_g = roc_auc(share_g, corr_g, generator=ctx.generator(501))
     roc_conf_g = roc_auc(conf_g, corr_g, generator=ctx.generator(502))
@@ -356,6 +359,7 @@ def step_classes_vs_controls(ctx: Context) -> Result:
         "auroc_confidence_control": {"auroc": r3(roc_conf.auroc), "low": r3(roc_conf.low), "high": r3(roc_conf.high)},
         "auroc_large_step_share": {"auroc": r3(roc_large.auroc), "low": r3(roc_large.low), "high": r3(roc_large.high)},
         "auroc_mean_step_norm": {"auroc": r3(roc_norm.auroc), "low": r3(roc_norm.low), "high": r3(roc_norm.high)},
+        "auroc_answer_token_probability": {"auroc": r3(roc_ans.auroc), "low": r3(roc_ans.low), "high": r3(roc_ans.high)},
         "gru": {"n_correct": int(corr_g.sum()), "n_wrong": int((~corr_g).sum()),
                 "auroc_substantive": {"auroc": r3(roc_sub_g.auroc), "low": r3(roc_sub_g.low), "high": r3(roc_sub_g.high)},
                 "auroc_confidence": {"auroc": r3(roc_conf_g.auroc), "low": r3(roc_conf_g.low), "high": r3(roc_conf_g.high)}},
@@ -388,7 +392,8 @@ def step_classes_vs_controls(ctx: Context) -> Result:
         + f"), {n_ok} right and {n_bad} wrong answers of {corr.numel()}; the substantive share (nonzero in "
         f"{(share > 0).double().mean():.2f} of chains) has AUROC {roc_sub.auroc:.3f} [{roc_sub.low:.3f}, {roc_sub.high:.3f}], "
         f"the model's confidence in its own chain {roc_conf.auroc:.3f} [{roc_conf.low:.3f}, {roc_conf.high:.3f}]; "
-        f"large-step share {roc_large.auroc:.3f}, mean ‖Δh‖ {roc_norm.auroc:.3f}. On the GRU's own errors "
+        f"large-step share {roc_large.auroc:.3f}, mean ‖Δh‖ {roc_norm.auroc:.3f}, the probability of the answer "
+        f"token alone {roc_ans.auroc:.3f}. On the GRU's own errors "
         f"({int((~corr_g).sum())} of {corr_g.numel()}): substantive share {roc_sub_g.auroc:.3f} "
         f"[{roc_sub_g.low:.3f}, {roc_sub_g.high:.3f}], confidence {roc_conf_g.auroc:.3f} "
         f"[{roc_conf_g.low:.3f}, {roc_conf_g.high:.3f}]."
