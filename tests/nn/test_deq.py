@@ -157,6 +157,10 @@ def test_deq_module_field_jacobian_regulariser_and_errors():
     assert info.status == "converged" and info.jacobian_loss is not None
     (z.sum() + info.jacobian_loss).backward()
     assert cell.lin.weight.grad is not None
+    # the Hutchinson probes come from the generator given to forward: same seed, same penalty
+    x = torch.randn(4, 8)
+    pen = [deq(x, generator=torch.Generator().manual_seed(s))[1].jacobian_loss.item() for s in (3, 3, 4)]
+    assert pen[0] == pen[1] and pen[0] != pen[2]
     with pytest.raises(ValueError, match="backward"):
         DEQ(cell, backward="phantom")
     with pytest.raises(ValueError, match="solver"):

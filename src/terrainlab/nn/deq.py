@@ -90,7 +90,9 @@ class DEQ(nn.Module):
         jac_reg, jac_samples: also return the Hutchinson Jacobian penalty in ``info.jacobian_loss``,
             from ``jac_samples`` probe vectors.
 
-    Returns ``(z, info)`` from ``forward(x, z0=None)``.
+    Returns ``(z, info)`` from ``forward(x, z0=None, *, generator=None)``; ``generator`` draws the
+    Hutchinson probes of the Jacobian penalty (None: torch's global generator), so a training run with
+    ``jac_reg`` is reproducible without touching global state.
 
     Example:
         >>> lin = nn.Linear(16, 16)
@@ -147,7 +149,8 @@ class DEQ(nn.Module):
     def extra_repr(self) -> str:
         return f"solver={self.solver!r}, backward={self.backward_mode!r}"
 
-    def forward(self, x: torch.Tensor, z0: torch.Tensor | None = None) -> tuple[torch.Tensor, DEQInfo]:
+    def forward(self, x: torch.Tensor, z0: torch.Tensor | None = None, *,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, DEQInfo]:
         if z0 is None:
             if self.init is None:
                 z0 = torch.zeros_like(check_tensor(x, "x", min_ndim=1))
@@ -180,7 +183,7 @@ class DEQ(nn.Module):
                 z = g(res.z.detach())
         jl = None
         if self.jac_reg and torch.is_grad_enabled():
-            jl = jacobian_regularizer(g, res.z, n_samples=self.jac_samples)
+            jl = jacobian_regularizer(g, res.z, n_samples=self.jac_samples, generator=generator)
         info = DEQInfo(
             iterations=res.iterations,
             residual=res.residual,
