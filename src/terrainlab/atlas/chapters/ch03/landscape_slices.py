@@ -79,7 +79,7 @@ def _landscape_slices(ctx: Context) -> Result:
             traj.append(spec.vector(net))
     traj = torch.stack(traj)
     theta = traj[-1]
-    final_loss = float(_ce(net, data[0]))
+    final_loss = float(_ce(net, data[0]).detach())
 
     H = HessianOperator(net, _ce, data, dtype=torch.float64)
     hd, eig = hessian_directions(H, k=2, tol=1e-4, generator=ctx.generator(1))
