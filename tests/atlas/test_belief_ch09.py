@@ -4,7 +4,6 @@ from pathlib import Path
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch09.freeze_bound import decide_freeze_bound
-from terrainlab.atlas.chapters.ch09.ruggedness_vs_failure import decide_ruggedness_vs_failure
 from terrainlab.atlas.chapters.ch09.step_count_bound import decide_step_count_bound
 from terrainlab.atlas.chapters.ch09.temperature_escape import decide_temperature_escape
 
@@ -19,9 +18,6 @@ def test_decide_functions_both_ways():
     assert decide_step_count_bound(1.0, 1.0) == "holds"
     assert decide_step_count_bound(0.1, 1.0) == "holds-with-correction"
     assert decide_step_count_bound(0.1, 0.8) == "fails"
-    assert decide_ruggedness_vs_failure(0.0, 1.0) == "fails"
-    assert decide_ruggedness_vs_failure(0.8, 1.0) == "holds"
-    assert decide_ruggedness_vs_failure(0.2, 0.5) == "inconclusive"
     assert decide_freeze_bound(16.0, 1.02) == "fails"
     assert decide_freeze_bound(0.9, 1.02) == "holds"
     assert decide_freeze_bound(16.0, 3.0) == "inconclusive"
@@ -37,15 +33,6 @@ def test_step_count_bound_quick(tmp_path):
     assert n["book_case_actual"] == 93 and abs(n["book_case_formula"] - 100.7) < 0.5
     assert n["frac_actual_le_ceil_formula"] == 1.0 and n["frac_actual_ge_formula"] < 0.5
     assert n["logD0_R2"] > 0.98
-    _figs_exist(tmp_path, figs)
-
-
-def test_ruggedness_vs_failure_quick(tmp_path):
-    res, figs = run_one("ch09.ruggedness_vs_failure", tmp_path, quick=True)
-    n = res.numbers
-    assert res.verdict == "fails"
-    assert n["A_failure_range"] == 0.0 and n["B_failure_range"] == 1.0
-    assert n["C_auc_margin"] > 0.8 and n["C_auc_margin"] > n["C_auc_kappa"] + 0.2
     _figs_exist(tmp_path, figs)
 
 

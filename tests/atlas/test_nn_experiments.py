@@ -1,22 +1,11 @@
 """Atlas experiments of the hidden-state world (ch06/ch07): decide functions both ways, quick runs."""
 
-import math
-
 import pytest
 
 from terrainlab.atlas import VERDICTS, discover, run_one
 from terrainlab.atlas.chapters.ch06.deq_fixed_point import decide_deq
 from terrainlab.atlas.chapters.ch06.resnet_is_euler import decide_resnet
 from terrainlab.atlas.chapters.ch06.stiff_field import decide_stiff
-from terrainlab.atlas.chapters.ch07.cobweb import decide_cobweb
-
-
-def test_decide_cobweb():
-    assert decide_cobweb(True, 0, 0.262, 0.2626, 0.8) == "holds-with-correction"  # local ≪ global
-    assert decide_cobweb(True, 0, 0.7, 0.7, 0.8) == "holds"
-    assert decide_cobweb(False, 0, 0.262, 0.2626, 0.8) == "fails"
-    assert decide_cobweb(True, 3, 0.262, 0.2626, 0.8) == "fails"
-    assert decide_cobweb(True, 0, 0.5, 0.2626, 0.8) == "inconclusive"
 
 
 def test_decide_stiff():
@@ -57,17 +46,6 @@ def _check(res, figs, tmp_path):
     assert res.verdict in VERDICTS
     assert figs and all((tmp_path / f).exists() for f in figs)
     assert any(f.endswith(".png") for f in figs) and any(f.endswith(".svg") for f in figs)
-
-
-def test_cobweb_quick(registered, tmp_path):
-    res, figs = run_one("ch07.cobweb", tmp_path, quick=True)
-    _check(res, figs, tmp_path)
-    n = res.numbers
-    assert abs(n["x_star"] - math.tanh(0.8 * n["x_star"] + 0.5)) < 1e-12
-    assert n["bound_violations"] == 0
-    assert abs(n["observed_rate"] - n["local_rate_abs_fprime_at_xstar"]) < 0.01
-    assert n["anderson_iterations_tol_1e-12"] < n["picard_iterations_tol_1e-12"]
-    assert res.verdict == "holds-with-correction" and res.corrected
 
 
 def test_stiff_field_quick(registered, tmp_path):
