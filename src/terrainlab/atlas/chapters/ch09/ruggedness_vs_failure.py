@@ -10,7 +10,8 @@ E = KL(p*‖p) over Δ², from the uninformed prior p₀ = (⅓, ⅓, ⅓), for 
 reference path (the Fisher gradient flow p' = p* − p in small steps), not on the failed orbit. Each is
 scored by its AUC as a failure predictor (:func:`terrainlab.seq.roc_auc`), in two designs:
 
-- **fixed η** (the book's setting): one η = ``ETA_FIXED`` for every answer;
+- **fixed η** (the book's setting): one η = ``ETA_FIXED`` for every answer (also reported, outside the
+  rule, at the steps ``ETA_SENSITIVITY``);
 - **matched margin**: each answer gets its own fixed η with η·θ_max(p*) ~ U(1, 3) (θ_max: the largest
   tangent eigenvalue at p*), so the margin is drawn independently of κ — does κ carry anything the
   margin does not?
@@ -50,6 +51,7 @@ K = 3
 STEPS = 300  # Euler steps of a belief run
 CONV_FRAC = 1e-3  # converged: ‖p_T − p*‖ < CONV_FRAC·‖p₀ − p*‖
 ETA_FIXED = 0.3  # the fixed-η design's step (about half the runs fail)
+ETA_SENSITIVITY = (0.2, 0.5)  # other fixed steps, reported (not in the rule)
 MARGIN_RANGE = (1.0, 3.0)  # matched-margin design: η·θ_max(p*) uniform in this range
 C_CONTROL = 1.4  # control: η = C_CONTROL / mean tangent eigenvalue at p*
 KAPPA_PREDICTS = 0.65  # an AUC interval above this: the score predicts failure
@@ -172,6 +174,8 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
         targets = 0.9 * sample_dirichlet(n_t, K, generator=g, dtype=dt) + 0.1 / K
         for d in designs:
             runs[d].append(belief_runs(targets, _design_eta(d, targets, g)))
+        for e in ETA_SENSITIVITY:
+            runs.setdefault(e, []).append(belief_runs(targets, torch.full((n_t,), e, dtype=dt)))
     summ = {}
     gb = ctx.generator(7)
     for d in designs:
@@ -182,6 +186,10 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
             summ[d][score] = _auc_summary(per_seed, torch.cat([r[score] for r in runs[d]]), fail, gb)
     kf, km, mm, ck = summ["fixed"]["kappa"], summ["matched"]["kappa"], summ["matched"]["margin"], summ["control"]["kappa"]
     mf, cm = summ["fixed"]["margin"], summ["control"]["margin"]
+    sens = {str(e): {"failure_rate": float(torch.cat([r["fail"] for r in runs[e]]).to(dt).mean()),
+                     "auc_kappa": float(np.mean([roc_auc(r["kappa"], r["fail"]).auroc for r in runs[e]])),
+                     "auc_margin": float(np.mean([roc_auc(r["margin"], r["fail"]).auroc for r in runs[e]]))}
+            for e in ETA_SENSITIVITY}
     verdict = decide_ruggedness_vs_failure(kf["ci"], km["ci"], mm["ci"][0], ck["ci"][0])
     control_verdict = decide_ruggedness_vs_failure(ck["ci"], ck["ci"], cm["ci"][0], ck["ci"][0])
     r_fixed = float(np.corrcoef(torch.cat([r["kappa"] for r in runs["fixed"]]).numpy(),
@@ -248,7 +256,7 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
                "eta_fixed": ETA_FIXED, "matched_margin_range": list(MARGIN_RANGE),
                "fixed_failure_rate": summ["fixed"]["failure_rate"],
                **auc_numbers("fixed_auc_kappa", kf), **auc_numbers("fixed_auc_margin", mf),
-               "fixed_corr_kappa_margin": r_fixed,
+               "fixed_corr_kappa_margin": r_fixed, "fixed_other_eta": sens,
                "matched_failure_rate": summ["matched"]["failure_rate"],
                **auc_numbers("matched_auc_kappa", km), **auc_numbers("matched_auc_margin", mm),
                "matched_corr_kappa_margin": r_matched,
@@ -259,6 +267,8 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
                "theorem_check_A_failure_range": range_A, "theorem_check_B_margins": margins.tolist(),
                "theorem_check_B_failure": fail_B, "theorem_check_B_kappa": kap_B,
                "theorem_check_B_failure_range": range_B, "theorem_check_n_starts": n_starts}
+
+    sens_txt = ", ".join(f"{e}: {v['auc_kappa']:.3f}" for e, v in sens.items())
 
     def ci(s):
         return f"[{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]"
@@ -274,7 +284,7 @@ def ruggedness_vs_failure(ctx: Context) -> Result:
             f"Projected Euler on KL(p*‖p) from the uniform prior, {n_seeds} seeds × {n_t} random answers p*. "
             f"At one fixed η = {ETA_FIXED} ({100 * summ['fixed']['failure_rate']:.0f} % fail) κ predicts failure "
             f"with AUC {kf['mean']:.3f} ± {kf['se']:.3f} {ci(kf)} and the margin max_t η·λ_max with "
-            f"{mf['mean']:.3f} {ci(mf)}, but there κ and the margin move together (correlation {r_fixed:.2f}). "
+            f"{mf['mean']:.3f} {ci(mf)}, but there κ and the margin move together (correlation {r_fixed:.2f}; κ's AUC at η = {sens_txt}). "
             f"With the margin drawn independently of the terrain (η·θ_max(p*) ~ U{MARGIN_RANGE}, "
             f"{100 * summ['matched']['failure_rate']:.0f} % fail, correlation {r_matched:.2f}) κ's AUC falls to "
             f"{km['mean']:.3f} ± {km['se']:.3f} {ci(km)} while the margin's stays {mm['mean']:.3f} {ci(mm)}. "
