@@ -4,7 +4,6 @@ from pathlib import Path
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch08.metric_and_stability import decide_metric_and_stability
-from terrainlab.atlas.chapters.ch08.reasoning_field import decide_reasoning_field
 from terrainlab.atlas.chapters.ch08.reward_creates_minima import decide_reward_creates_minima
 from terrainlab.atlas.chapters.ch08.verifier_threshold import decide_verifier_threshold
 from terrainlab.atlas.chapters.ch08.wrong_attractors import decide_wrong_attractors
@@ -17,10 +16,6 @@ def _figs_exist(tmp_path, figs):
 
 
 def test_decide_functions_both_ways():
-    assert decide_reasoning_field(3, 3, 0.47, 0.3, True, True) == "holds"
-    assert decide_reasoning_field(3, 3, 0.47, 0.3, True, False) == "holds-with-correction"
-    assert decide_reasoning_field(3, 3, 0.2, 0.5, True, True) == "fails"
-    assert decide_reasoning_field(1, 0, 1.0, 0.0, True, True) == "fails"
     assert decide_wrong_attractors(1, 1.0, 3) == "fails"
     assert decide_wrong_attractors(2, 1.0, 3) == "holds"
     assert decide_wrong_attractors(1, 0.5, 3) == "inconclusive"
@@ -30,16 +25,6 @@ def test_decide_functions_both_ways():
     assert decide_reward_creates_minima([2, 2, 2]) == "holds"
     assert decide_metric_and_stability(1e-14, 0, True) == "fails"
     assert decide_metric_and_stability(0.5, 0, False) == "holds"
-
-
-def test_reasoning_field_quick(tmp_path):
-    res, figs = run_one("ch08.reasoning_field", tmp_path, quick=True)
-    n = res.numbers
-    assert res.verdict in ("holds", "holds-with-correction")
-    assert n["n_attractors"] == 3 and n["n_saddles"] == 3 and n["n_repellers"] == 1
-    assert n["coverage"][0] > max(n["coverage"][1:]) and abs(sum(n["coverage"]) - 1) < 0.02
-    assert 0 < n["boundary_kl"] < min(n["separation_kl"][1:])
-    _figs_exist(tmp_path, figs)
 
 
 def test_wrong_attractors_quick(tmp_path):
