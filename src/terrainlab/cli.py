@@ -314,6 +314,8 @@ def cmd_atlas(args, console: Console) -> int:
         return 2
     t = run.results["totals"]
     counts = ", ".join(f"{t[v]} {v}" for v in VERDICT_STYLE if t.get(v))
+    if t.get("reproductions"):  # reproductions test no claim: counted apart from the verdicts
+        counts += f"{', ' if counts else ''}{_reproductions(t['reproductions'])}"
     console.print(
         f"[bold]total[/]: {len(run.ran)} run, {len(run.reused)} from cache in "
         f"{run.wall_seconds:.1f} s wall; results.json holds {t['experiments']} "
@@ -329,6 +331,10 @@ def cmd_atlas(args, console: Console) -> int:
     return run.exit_code
 
 
+def _reproductions(n: int) -> str:
+    return f"{n} reproduction{'s' if n != 1 else ''} (not in the tally)"
+
+
 def cmd_claims(args, console: Console) -> int:
     path = Path(args.out) / "results.json"
     try:
@@ -339,7 +345,7 @@ def cmd_claims(args, console: Console) -> int:
     except ValueError as exc:
         print(f"error: {path} is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    from terrainlab.atlas.report import key_numbers
+    from terrainlab.atlas.report import claim_kind, key_numbers
     from terrainlab.atlas.schema import validate_results
 
     try:
@@ -353,6 +359,7 @@ def cmd_claims(args, console: Console) -> int:
             "chapter": e["chapter"],
             "claim": e["claim"],
             "verdict": e["verdict"],
+            "kind": claim_kind(e),
             "corrected": e["corrected"],
             "numbers": e["numbers"],
             "seconds": e["seconds"],
@@ -395,7 +402,10 @@ def cmd_claims(args, console: Console) -> int:
         table.add_row(*cells)
     console.print(table)
     t = results["totals"]
-    console.print(", ".join(f"{t[v]} {v}" for v in VERDICT_STYLE), markup=False)
+    line = ", ".join(f"{t[v]} {v}" for v in VERDICT_STYLE)
+    if t.get("reproductions"):
+        line = f"{t.get('claims', t['experiments'] - t['reproductions'])} claims: {line}; {_reproductions(t['reproductions'])}"
+    console.print(line, markup=False)
     return 0
 
 

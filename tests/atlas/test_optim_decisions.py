@@ -1,28 +1,16 @@
-"""Each optimizer-chapter verdict is a pure function of measured numbers: it must come out each way."""
+"""Each optimizer-chapter verdict is a pure function of measured numbers: it must come out each way.
+
+(ch03.optimizer_comparison and ch04.lr_schedules: tests/atlas/test_repair_r3.py.)"""
 
 from __future__ import annotations
 
 from terrainlab.atlas.chapters.ch03.momentum_as_physics import decide_momentum_physics
 from terrainlab.atlas.chapters.ch03.nearest_minimum import decide_nearest_minimum
-from terrainlab.atlas.chapters.ch03.optimizer_comparison import decide_optimizer_comparison
 from terrainlab.atlas.chapters.ch04.adam_is_not_curvature import decide_adam_curvature
 from terrainlab.atlas.chapters.ch04.augmentation_is_ridge import decide_augmentation
 from terrainlab.atlas.chapters.ch04.elastic_net_kink import decide_elastic_net_kink
 from terrainlab.atlas.chapters.ch04.flatness_bias import decide_flatness_bias
 from terrainlab.atlas.chapters.ch04.l1_vs_l2 import decide_l1_vs_l2
-from terrainlab.atlas.chapters.ch04.lr_schedules import decide_lr_schedules
-
-
-def test_optimizer_comparison():
-    assert decide_optimizer_comparison(0.95, True) == "holds"
-    assert decide_optimizer_comparison(0.95, False) == "holds-with-correction"
-    assert decide_optimizer_comparison(0.45, True) == "holds-with-correction"
-    assert decide_optimizer_comparison(0.05, False) == "fails"
-
-
-def test_lr_schedules():
-    assert decide_lr_schedules(1e-16) == "holds"
-    assert decide_lr_schedules(1e-3) == "fails"
 
 
 def test_l1_vs_l2():

@@ -1,4 +1,6 @@
-"""Run each optimizer-chapter experiment once in quick mode; verdicts and numbers must be sensible."""
+"""Run each optimizer-chapter experiment once in quick mode; verdicts and numbers must be sensible.
+
+(ch03.optimizer_comparison and ch04.lr_schedules: tests/atlas/test_repair_r3.py.)"""
 
 from __future__ import annotations
 
@@ -7,10 +9,8 @@ import pytest
 from terrainlab.atlas import discover, run_one
 
 EXPECTED = {
-    "ch03.optimizer_comparison": ("holds-with-correction",),
     "ch03.nearest_minimum": ("fails",),
     "ch03.momentum_as_physics": ("holds",),
-    "ch04.lr_schedules": ("holds",),
     "ch04.l1_vs_l2": ("holds-with-correction",),
     "ch04.elastic_net_kink": ("fails",),
     "ch04.adam_is_not_curvature": ("fails",),
@@ -53,7 +53,5 @@ def test_measured_numbers(runs):
     assert n["gd_eta0.3_from_-3_ends_at"] > 1.8 and n["gd_eta0.01_from_0_ends_at"] < -2
     n = r["ch04.flatness_bias"][0].numbers
     assert n["max_sharp_fraction_eta_above_limit"] == 0 and n["max_sharp_fraction_eta_below_limit"] > 0.1
-    n = r["ch04.lr_schedules"][0].numbers
-    assert max(n["max_abs_deviation_from_pytorch"].values()) < 1e-12
     n = r["ch04.elastic_net_kink"][0].numbers
     assert n["solution_spread_between_starts"]["elastic net"] < 1e-8 < n["solution_spread_between_starts"]["lasso"]

@@ -1,6 +1,7 @@
 """The atlas report: one self-contained HTML page built from ``results.json``.
 
-The page opens with the one equation S_{t+1} = S_t + η·F(S_t, x) and the count of each verdict;
+The page opens with the one equation S_{t+1} = S_t + η·F(S_t, x) and the count of each verdict over
+the claims (a *reproduction* — a figure of the book redrawn, no claim tested — is counted apart);
 a bar that stays at the top holds the chapter navigation (one link per chapter, landing on its
 section) and a filter (by verdict, and by the claim's kind: *empirical*, *theorem-check* — a
 mathematical statement checked numerically, which cannot come out otherwise —, *reproduction*, or
@@ -530,11 +531,19 @@ def render_html(results: dict) -> str:
     counts = "".join(
         f'<div class="count"><b>{int(totals.get(v, 0))}</b>{badge(v)}</div>' for v in ALL_VERDICTS
     )
+    # the tally counts claims; a reproduction (a figure redrawn, no claim tested) is shown apart
+    n_repro = int(totals.get("reproductions", 0))
+    if n_repro:
+        counts += (f'<div class="count" title="not counted under a verdict"><b>{n_repro}</b>'
+                   f'{kind_badge("reproduction")}</div>')
+    n_exp = int(totals.get("experiments", len(exps)))
+    tally = (f"{int(totals.get('claims', n_exp - n_repro))} claims + {n_repro} reproduction"
+             f"{'s' if n_repro != 1 else ''} (not in the tally) · " if n_repro else "")
     legend = " ".join(f"{badge(v)} {esc(VERDICT_MEANING[v])}." for v in ALL_VERDICTS)
     legend += "<br>" + " ".join(f"{kind_badge(k)} {esc(KIND_MEANING[k])}." for k in KINDS)
     mode = "quick" if results.get("quick") else "full"
     meta = (
-        f'{int(totals.get("experiments", len(exps)))} experiments · {esc(mode)} mode · seed '
+        f'{n_exp} experiments · {tally}{esc(mode)} mode · seed '
         f'{esc(results.get("seed"))} · {float(totals.get("seconds", 0.0)):.1f} s of experiments · '
         f'terrainlab {esc(results.get("version"))} · generated {esc(results.get("generated"))}'
     )

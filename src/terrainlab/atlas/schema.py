@@ -9,8 +9,8 @@
       "quick": false, "seed": 0,
       "only": null | ["ch05", "ch03.*"],           # --only patterns of the run that wrote it
       "wall_seconds": 12.3,                        # wall time of that run
-      "totals": {"experiments": 4, "holds": 2, "holds-with-correction": 1, "fails": 1,
-                 "inconclusive": 0, "error": 0, "seconds": 40.2},
+      "totals": {"experiments": 5, "claims": 4, "reproductions": 1, "holds": 2,
+                 "holds-with-correction": 1, "fails": 1, "inconclusive": 0, "error": 0, "seconds": 40.2},
       "experiments": [
         {"id": "ch03.euler_steps", "chapter": 3, "title": "...", "claim": "...",
          "module": "terrainlab.atlas.chapters.ch03.euler_steps",
@@ -25,6 +25,14 @@
 
 ``shared`` lists the shared artifacts (``ctx.shared``) the experiment used, by path relative to
 the output folder, and whether it built or loaded each; entries written before it existed lack it.
+
+The tally: an entry whose kind (``numbers["claim_kind"]``, or a top-level ``kind``) is
+``"reproduction"`` reproduces a figure of the book without testing a claim, so it is counted in
+``reproductions`` and in no verdict; every other entry is a claim (``claims``) and is counted under
+its verdict (an error entry carries no kind: it is counted under ``error``). Hence ``experiments =
+claims + reproductions`` and the verdict counts (``error`` included) add up to ``claims``. Files
+written before ``claims``/``reproductions`` existed lack them; they are read as if no entry were a
+reproduction.
 
 ``status == "error"`` exactly when ``verdict == "error"``; an error entry carries the traceback (or
 the reason: timeout, crash) in ``error``. Example::
@@ -46,6 +54,8 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "error")
 ALL_VERDICTS = (*VERDICTS, "error")
 TOTAL_KEYS = ("experiments", *ALL_VERDICTS, "seconds")
+TALLY_KEYS = ("claims", "reproductions")  # optional in files written before they existed
+REPRODUCTION = "reproduction"
 
 _TOP = {
     "schema": int,
@@ -75,6 +85,17 @@ _ENTRY = {
     "cached": bool,
     "error": (str, type(None)),
 }
+
+
+def is_reproduction(entry: dict) -> bool:
+    """Whether an entry reproduces a figure without testing a claim: its kind (``entry["kind"]`` or
+    ``entry["numbers"]["claim_kind"]``) is ``"reproduction"`` (any case, surrounding blanks ignored).
+
+    >>> is_reproduction({"numbers": {"claim_kind": "reproduction"}}), is_reproduction({"numbers": {}})
+    (True, False)
+    """
+    raw = entry.get("kind") or (entry.get("numbers") or {}).get("claim_kind")
+    return isinstance(raw, str) and raw.strip().lower() == REPRODUCTION
 
 
 def _fail(path: str, msg: str):
@@ -166,33 +187,53 @@ def validate_results(obj) -> None:
         for i, p in enumerate(obj["only"]):
             _check_type(f"results.only[{i}]", p, str)
     seen = set()
-    counts = dict.fromkeys(ALL_VERDICTS, 0)
-    seconds = 0.0
     for i, entry in enumerate(obj["experiments"]):
         validate_entry(entry, f"results.experiments[{i}]")
         if entry["id"] in seen:
             _fail(f"results.experiments[{i}].id", f"duplicate id {entry['id']!r}")
         seen.add(entry["id"])
-        counts[entry["verdict"]] += 1
-        seconds += entry["seconds"]
-    totals = obj["totals"]
+    tot = obj["totals"]
+    # a file written before the tally left reproductions out counts every entry under its verdict
+    counted = _tally(obj["experiments"], split_reproductions="reproductions" in tot)
+    seconds = counted["seconds"]
     for key in TOTAL_KEYS:
-        if key not in totals:
+        if key not in tot:
             _fail(f"results.totals.{key}", "missing")
-        _check_type(f"results.totals.{key}", totals[key], float if key == "seconds" else int)
-    if totals["experiments"] != len(obj["experiments"]):
-        _fail("results.totals.experiments", f"{totals['experiments']} ≠ {len(obj['experiments'])} entries")
+        _check_type(f"results.totals.{key}", tot[key], float if key == "seconds" else int)
+    if tot["experiments"] != len(obj["experiments"]):
+        _fail("results.totals.experiments", f"{tot['experiments']} ≠ {len(obj['experiments'])} entries")
+    for key in TALLY_KEYS:
+        if key in tot:
+            _check_type(f"results.totals.{key}", tot[key], int)
+            if tot[key] != counted[key]:
+                _fail(f"results.totals.{key}", f"{tot[key]} ≠ {counted[key]} counted in the entries")
     for v in ALL_VERDICTS:
-        if totals[v] != counts[v]:
-            _fail(f"results.totals.{v}", f"{totals[v]} ≠ {counts[v]} counted in the entries")
-    if abs(totals["seconds"] - seconds) > 1e-6 * max(1.0, seconds):
-        _fail("results.totals.seconds", f"{totals['seconds']} ≠ {seconds} summed over the entries")
+        if tot[v] != counted[v]:
+            _fail(f"results.totals.{v}", f"{tot[v]} ≠ {counted[v]} counted in the entries"
+                  + (" (reproductions are not counted under a verdict)" if counted["reproductions"] else ""))
+    if abs(tot["seconds"] - seconds) > 1e-6 * max(1.0, seconds):
+        _fail("results.totals.seconds", f"{tot['seconds']} ≠ {seconds} summed over the entries")
 
 
 def totals(entries: list[dict]) -> dict:
-    """The ``totals`` block for a list of entries."""
-    out = {"experiments": len(entries), **dict.fromkeys(ALL_VERDICTS, 0)}
+    """The ``totals`` block for a list of entries: a reproduction (:func:`is_reproduction`) is counted in
+    ``reproductions`` only; every other entry is a claim, counted under its verdict.
+
+    >>> t = totals([{"verdict": "holds", "seconds": 1.0, "numbers": {"claim_kind": "reproduction"}},
+    ...             {"verdict": "fails", "seconds": 2.0, "numbers": {"claim_kind": "empirical"}}])
+    >>> t["experiments"], t["claims"], t["reproductions"], t["holds"], t["fails"]
+    (2, 1, 1, 0, 1)
+    """
+    return _tally(entries, split_reproductions=True)
+
+
+def _tally(entries: list[dict], *, split_reproductions: bool) -> dict:
+    out = {"experiments": len(entries), "claims": 0, "reproductions": 0, **dict.fromkeys(ALL_VERDICTS, 0)}
     for e in entries:
-        out[e["verdict"]] += 1
+        if split_reproductions and is_reproduction(e) and e["verdict"] != "error":
+            out["reproductions"] += 1
+        else:
+            out["claims"] += 1
+            out[e["verdict"]] += 1
     out["seconds"] = float(sum(e["seconds"] for e in entries))
     return out
