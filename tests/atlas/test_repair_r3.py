@@ -115,12 +115,12 @@ def test_optimizer_comparison_quick(runs):
     out, r = runs
     res, figs = r["ch03.optimizer_comparison"]
     n = res.numbers
-    # quick: 3 seeds × 12 evaluation starts; Adam − heavy ball −0.19 ± 0.14: inside 2 SE
-    assert res.verdict == "inconclusive", res.explanation
-    assert n["claim_kind"] == "empirical" and len(n["seeds"]) == 3 and n["n_paired_starts"] == 36
+    # quick: 5 seeds × 64 evaluation starts; Adam − heavy ball −0.17 ± 0.05, Adam − SGD −1.11 ± 0.05
+    assert res.verdict == "holds", res.explanation
+    assert n["claim_kind"] == "empirical" and len(n["seeds"]) == 5 and n["n_paired_starts"] == 320
     assert n["tuned_eta_interior"] and n["control_ill_conditioned_interior"] and n["control_bowl_interior"]
-    assert n["gap_adam_minus_sgd_log10"] < -2 * n["gap_adam_minus_sgd_log10_se"]  # Adam clearly beats SGD
-    assert abs(n["gap_adam_minus_heavy_ball_log10"]) <= 2 * n["gap_adam_minus_heavy_ball_log10_se"]
+    assert n["gap_adam_minus_sgd_log10"] < -0.8 and n["gap_adam_minus_sgd_log10_se"] < 0.1
+    assert -0.3 < n["gap_adam_minus_heavy_ball_log10"] < -2 * n["gap_adam_minus_heavy_ball_log10_se"]
     assert n["control_ill_conditioned_verdict"] == "holds" and n["control_bowl_verdict"] == "fails"
     assert n["control_bowl_gap_adam_minus_sgd_log10"] > 5  # GD at η ≈ ½ lands on the bowl's minimum
     assert all(0.1 < e < 1.0 for e in n["tuned_eta_per_seed"]["Adam"])  # interior, not the old edge 1.0
