@@ -38,6 +38,23 @@ def test_decide_optimizer_comparison_each_way():
         compare_tuned([-1.0], [-0.1])
 
 
+def test_tuning_extends_the_grid_until_the_best_is_interior(monkeypatch):
+    import torch
+
+    from terrainlab.atlas.chapters.ch03 import optimizer_comparison as oc
+    from terrainlab.core.fields import linear_field
+    from terrainlab.optim import GradientDescentScheme
+
+    bowl = linear_field(-2.0 * torch.eye(2, dtype=torch.float64))  # L = ‖θ‖²: GD exact at η = ½
+    starts = torch.tensor([[1.0, -0.5], [-2.0, 0.3]], dtype=torch.float64)
+    zero = torch.zeros(2, dtype=torch.float64)
+    t = oc.tune(bowl, zero, GradientDescentScheme(), starts, 1e-4, 1e-3)  # best far above the first grid
+    assert t["interior"] and t["extended"] == 3 and 0.1 < t["eta"] < 0.9 and t["objective"] == -12
+    monkeypatch.setattr(oc, "MAX_EXTEND", 1)
+    t = oc.tune(bowl, zero, GradientDescentScheme(), starts, 1e-4, 1e-3)
+    assert not t["interior"] and t["extended"] == 1  # reported, and the verdict would be inconclusive
+
+
 def test_decide_lr_schedules_each_way():
     assert decide_lr_schedules(4e-17, 0.0105) == "holds"
     assert decide_lr_schedules(1e-3, 0.0105) == "fails"
