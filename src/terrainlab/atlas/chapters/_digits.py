@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 
@@ -23,6 +24,18 @@ def centred_digits(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     X, y = load_digits(return_X_y=True)
     x = torch.tensor(X[:n] / 16.0, dtype=torch.float32)
     return x - x.mean(0), torch.tensor(y[:n])
+
+
+def default_init_(modules, generator: torch.Generator) -> None:
+    """PyTorch's default ``nn.Linear`` initialisation, weight and bias ~ U(±1/√fan_in), drawn in place
+    from ``generator`` (module by module, weight before bias) so a model is the same for the same seed
+    without touching the global random state."""
+    with torch.no_grad():
+        for m in modules:
+            bound = 1 / math.sqrt(m.in_features)
+            m.weight.copy_((2 * torch.rand(m.weight.shape, generator=generator) - 1) * bound)
+            if m.bias is not None:
+                m.bias.copy_((2 * torch.rand(m.bias.shape, generator=generator) - 1) * bound)
 
 
 @contextlib.contextmanager

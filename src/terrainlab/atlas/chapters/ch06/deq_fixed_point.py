@@ -37,7 +37,7 @@ import torch.nn as nn
 from scipy.stats import spearmanr
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.atlas.chapters._digits import one_thread
+from terrainlab.atlas.chapters._digits import default_init_, one_thread
 from terrainlab.nn import (
     DEQ,
     Anderson,
@@ -88,12 +88,8 @@ class DEQClassifier(nn.Module):
         self.W = nn.Linear(width, width, bias=False)
         self.U = nn.Linear(64, width)
         self.head = nn.Linear(width, 10)
+        default_init_((self.W, self.U, self.head), generator)
         with torch.no_grad():
-            for m in (self.W, self.U, self.head):
-                bound = 1 / math.sqrt(m.in_features)
-                m.weight.copy_((2 * torch.rand(m.weight.shape, generator=generator) - 1) * bound)
-                if m.bias is not None:
-                    m.bias.copy_((2 * torch.rand(m.bias.shape, generator=generator) - 1) * bound)
             self.W.weight.mul_(w_norm / torch.linalg.matrix_norm(self.W.weight, 2))
         if sn_scale is not None:
             spectral_norm(self.W, scale=sn_scale)

@@ -28,14 +28,12 @@ fit must recover α = ½ (within ``CONTROL_TOL``, CI above 0), else the verdict 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn as nn
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.atlas.chapters._digits import one_thread
+from terrainlab.atlas.chapters._digits import default_init_, one_thread
 from terrainlab.atlas.chapters.ch06.resnet_is_euler import digits_split
 from terrainlab.plotting import BLACK, BLUE, ORANGE, SKY, VERMILLION, figure
 from terrainlab.seq.smoothness import belief_path_ruggedness, fit_power_law
@@ -53,11 +51,8 @@ def _mlp(width: int, generator: torch.Generator, *, mean_field: bool = False) ->
     """64 → width → 10 with tanh, PyTorch's default uniform(±1/√fan_in) init drawn from ``generator``;
     ``mean_field``: readout weights N(0, ¼)/width instead (logits of size N^{−1/2}), readout bias 0."""
     net = nn.Sequential(nn.Linear(64, width), nn.Tanh(), nn.Linear(width, 10))
+    default_init_((net[0], net[2]), generator)
     with torch.no_grad():
-        for m in (net[0], net[2]):
-            bound = 1 / math.sqrt(m.in_features)
-            m.weight.copy_((2 * torch.rand(m.weight.shape, generator=generator) - 1) * bound)
-            m.bias.copy_((2 * torch.rand(m.bias.shape, generator=generator) - 1) * bound)
         if mean_field:
             net[2].weight.copy_(0.5 * torch.randn(net[2].weight.shape, generator=generator) / width)
             net[2].bias.zero_()

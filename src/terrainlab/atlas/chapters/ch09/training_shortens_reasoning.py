@@ -25,15 +25,13 @@ the two runs come out differently.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn as nn
 from scipy.stats import spearmanr
 
 from terrainlab.atlas import Context, Result, experiment
-from terrainlab.atlas.chapters._digits import one_thread
+from terrainlab.atlas.chapters._digits import default_init_, one_thread
 from terrainlab.atlas.chapters.ch06.resnet_is_euler import digits_split
 from terrainlab.nn import DEQ, Picard, jacobian_regularizer
 from terrainlab.plotting import BLACK, BLUE, VERMILLION, figure
@@ -56,12 +54,8 @@ class DEQDigits(nn.Module):
         self.W = nn.Linear(width, width, bias=False)
         self.U = nn.Linear(64, width)
         self.head = nn.Linear(width, 10)
+        default_init_((self.W, self.U, self.head), generator)
         with torch.no_grad():
-            for m in (self.W, self.U, self.head):
-                bound = 1 / math.sqrt(m.in_features)
-                m.weight.copy_((2 * torch.rand(m.weight.shape, generator=generator) - 1) * bound)
-                if m.bias is not None:
-                    m.bias.copy_((2 * torch.rand(m.bias.shape, generator=generator) - 1) * bound)
             self.W.weight.mul_(w_norm / torch.linalg.matrix_norm(self.W.weight, 2))
         self.deq = DEQ(self.cell, solver=Picard(), tol=TOL, max_iter=MAX_ITER, adjoint_tol=1e-5)
 
