@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,20 @@ def test_page_in_chromium(atlas_page, tmp_path):
             ctx.close()
 
 
+def _wait_until(page, expression, timeout=5.0):
+    """Poll ``expression`` from Python until it is true.
+
+    Not ``page.wait_for_function``: when its predicate is false at the first try, Playwright polls
+    it inside the page with ``eval``, which the report's Content-Security-Policy (no
+    'unsafe-eval', rightly) refuses -- the test then failed only where the page was slow.
+    ``page.evaluate`` goes through the DevTools protocol and is not subject to the page's CSP.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true after {timeout} s: {expression}"
+        time.sleep(0.05)
+
+
 def _check_figures(page, exps):
     pngs = [f for e in exps for f in e["figures"] if f.endswith(".png")]
     n = page.evaluate("document.images.length")
@@ -125,7 +140,7 @@ def _check_figures(page, exps):
     # lazy images load when they come near the viewport: bring each one there
     for i in range(n):
         page.evaluate(f"document.images[{i}].scrollIntoView()")
-    page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=10_000)
+    _wait_until(page, "Array.from(document.images).every(i => i.complete)", timeout=10.0)
     widths = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
     assert sorted(src for src, _ in widths) == sorted(pngs)
     assert all(w > 0 for _, w in widths), widths
@@ -138,7 +153,7 @@ def _check_chapter_links(page, chapters):
     for href in reversed(links):  # from the bottom up, so every jump really scrolls
         page.evaluate("window.scrollTo(0, 0)")
         page.click(f"nav.bar a[href='{href}']")
-        page.wait_for_function(f"location.hash === '{href}'")
+        _wait_until(page, f"location.hash === '{href}'")
         where = page.evaluate(
             """(sel) => {
               const s = document.querySelector(sel), nav = document.querySelector('nav.bar');
