@@ -1,0 +1,81 @@
+"""Chapter 6 under issue 17 §2: the new experiments (lasalle_overstatement, deq_backward_cost,
+lossless_identity_path) and the controls added to euler_fixed_points, lyapunov_loss, phase_portrait,
+resnet_is_euler and stiff_field — every decide function once per branch, every experiment once (quick)
+with its verdict and its control's outcome asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
+
+NAN = float("nan")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    errors = discover()
+    bad = {k: v for k, v in errors.items() if ".ch06." in k}
+    assert not bad, bad
+    return tmp_path_factory.mktemp("ch06")
+
+
+def _check(res, figs, out, verdict, kind):
+    assert res.verdict == verdict, (res.verdict, res.numbers)
+    assert res.threshold and res.explanation
+    assert (res.corrected is not None) == (verdict in ("fails", "holds-with-correction"))
+    json.dumps(res.numbers)
+    assert res.numbers["claim_kind"] == kind
+    assert any("control" in k for k in res.numbers)
+    assert figs and all((out / f).exists() for f in figs)
+    assert any(f.endswith(".png") for f in figs) and any(f.endswith(".svg") for f in figs)
+
+
+# ---------------------------------------------------------------- ch06.lasalle_overstatement
+
+def test_decide_lasalle_branches():
+    assert decide_lasalle([0.0, 0.0], [0.66, 2.0], 0.0, 1e-12) == "fails"  # monotone V, no convergence
+    assert decide_lasalle([0.0], [1e-6], 0.0, 1e-12) == "holds"  # the "counterexample" converged
+    assert decide_lasalle([1e-3], [0.66], 0.0, 1e-12) == "holds"  # V rose: not a counterexample
+    assert decide_lasalle([1e-3, 0.0], [0.66, 2.0], 0.0, 1e-12) == "fails"  # one valid counterexample is enough
+    assert decide_lasalle([0.0], [0.66], 0.0, 0.1) == "inconclusive"  # the control did not converge
+    assert decide_lasalle([0.0], [0.66], 1e-3, 1e-12) == "inconclusive"  # the control's V rose
+    assert decide_lasalle([0.0], [NAN], 0.0, 1e-12) == "inconclusive"
+    assert decide_lasalle([0.0], [0.66], 0.0, NAN) == "inconclusive"
+
+
+def test_decide_lasalle_rejects_bad_input():
+    with pytest.raises(ValueError, match="counter_violations"):
+        decide_lasalle([], [], 0.0, 0.0)
+    with pytest.raises(ValueError, match="counter_spreads"):
+        decide_lasalle([0.0], [-1.0], 0.0, 0.0)
+    with pytest.raises(ValueError, match="spread_tol"):
+        decide_lasalle([0.0], [1.0], 0.0, 0.0, spread_tol=-1)
+    with pytest.raises(ValueError, match="control_spread"):
+        decide_lasalle([0.0], [1.0], 0.0, "x")
+
+
+def test_tail_spread():
+    ts = np.linspace(0, 10, 101)
+    xs = np.stack([ts, np.zeros_like(ts)], -1)[:, None, :]  # x = t: spread over [5, 10] is 5
+    assert tail_spread(ts, xs, 10.0) == pytest.approx([5.0])
+    with pytest.raises(ValueError, match="T"):
+        tail_spread(ts, xs, 0.0)
+
+
+def test_lasalle_overstatement_quick(out):
+    res, figs = run_one("ch06.lasalle_overstatement", out, quick=True)
+    _check(res, figs, out, "fails", "theorem-check")
+    n = res.numbers
+    assert n["valley_V_max_relative_increase"] <= 1e-9 and n["cycle_V_max_relative_increase"] <= 1e-9
+    assert n["valley_tail_spread_min"] > 0.1 and n["cycle_tail_spread_min"] > 1.9  # no convergence
+    assert n["valley_closed_form_max_abs_error"] < 1e-6  # x(t) = log(e^{x0} + t)
+    assert abs(n["cycle_radius_final_min_max"][0] - 1) < 1e-6  # LaSalle: onto the invariant circle
+    assert n["control_verdict"] == "converges" and n["control_tail_spread_max"] < 1e-3
+    assert n["control_distance_to_equilibrium_final_max"] < 1e-3
+    assert not math.isnan(n["control_V_max_relative_increase"])
