@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch06.deq_backward_cost import Layer, decide_deq_backward, saved_bytes
 from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
 
 NAN = float("nan")
@@ -79,3 +80,48 @@ def test_lasalle_overstatement_quick(out):
     assert n["control_verdict"] == "converges" and n["control_tail_spread_max"] < 1e-3
     assert n["control_distance_to_equilibrium_final_max"] < 1e-3
     assert not math.isnan(n["control_V_max_relative_increase"])
+
+
+# ---------------------------------------------------------------- ch06.deq_backward_cost
+
+def test_decide_deq_backward_branches():
+    ok = dict(unrolled_growth=14.0, control_cos_mean=0.966, control_cos_se=0.001)
+    assert decide_deq_backward(1.0, 1.15, cos_mean=1.0, cos_se=0.0, vjps=33.0, **ok) == "holds-with-correction"
+    assert decide_deq_backward(1.0, 1.15, cos_mean=1.0, cos_se=0.0, vjps=1.0, **ok) == "holds"  # one VJP
+    assert decide_deq_backward(3.0, 1.15, cos_mean=1.0, cos_se=0.0, vjps=33.0, **ok) == "fails"  # memory grows
+    assert decide_deq_backward(1.0, 5.0, cos_mean=1.0, cos_se=0.0, vjps=33.0, **ok) == "fails"  # > 2 layers
+    assert decide_deq_backward(1.0, 1.15, cos_mean=0.9, cos_se=0.001, vjps=33.0, **ok) == "fails"  # wrong gradient
+    assert decide_deq_backward(1.0, 1.15, cos_mean=0.999, cos_se=0.01, vjps=33.0, **ok) == "inconclusive"
+    # controls: a non-converged forward that still gives the right gradient, or an unrolled memory that
+    # does not grow — the measurement cannot separate the cases
+    assert decide_deq_backward(1.0, 1.15, 14.0, 1.0, 0.0, 33.0, 0.9999, 0.0) == "inconclusive"
+    assert decide_deq_backward(1.0, 1.15, 1.0, 1.0, 0.0, 33.0, 0.966, 0.001) == "inconclusive"
+    assert decide_deq_backward(NAN, 1.15, cos_mean=1.0, cos_se=0.0, vjps=33.0, **ok) == "inconclusive"
+    with pytest.raises(ValueError, match="vjps"):
+        decide_deq_backward(1.0, 1.15, cos_mean=1.0, cos_se=0.0, vjps=None, **ok)
+
+
+def test_saved_bytes_and_layer_validation():
+    import torch
+
+    w = torch.ones(3, requires_grad=True)
+    _, n = saved_bytes(lambda: (w * w).sum())
+    assert n == 3 * 4  # w saved once (twice as an operand, one storage)
+    with pytest.raises(ValueError, match="generator"):
+        Layer(0)
+    with pytest.raises(ValueError, match="rho"):
+        Layer(torch.Generator().manual_seed(0), rho=-1.0)
+
+
+def test_deq_backward_cost_quick(out):
+    res, figs = run_one("ch06.deq_backward_cost", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert len(n["seeds"]) >= 3
+    assert n["implicit_memory_growth_over_K"] == pytest.approx(1.0) and n["implicit_memory_layers"] < 2  # O(1)
+    assert n["control_unrolled_memory_growth_over_K"] > 5  # the unrolled backward's memory grows with K
+    assert n["implicit_cos_at_convergence"] - 2 * n["implicit_cos_at_convergence_se"] > 0.999999
+    assert n["unrolled_cos_at_convergence"] > 0.999999  # two independent backwards agree at z*
+    assert n["implicit_backward_vjps"] > 5  # not one layer's compute
+    assert n["control_implicit_cos"] + 2 * n["control_implicit_cos_se"] < 0.999  # the control: wrong gradient
+    assert n["control_verdict"] == "wrong gradient"
