@@ -14,6 +14,7 @@ import pytest
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch06.deq_backward_cost import Layer, decide_deq_backward, saved_bytes
 from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
+from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
 
 NAN = float("nan")
 
@@ -125,3 +126,39 @@ def test_deq_backward_cost_quick(out):
     assert n["implicit_backward_vjps"] > 5  # not one layer's compute
     assert n["control_implicit_cos"] + 2 * n["control_implicit_cos_se"] < 0.999  # the control: wrong gradient
     assert n["control_verdict"] == "wrong gradient"
+
+
+# ---------------------------------------------------------------- ch06.lossless_identity_path
+
+def test_decide_identity_path_branches():
+    ctrl = (-14.7, 0.1)  # the plain stack loses directions
+    assert decide_identity_path(-0.58, 0.05, 43.0, 1.6, *ctrl) == "holds-with-correction"
+    assert decide_identity_path(-0.01, 0.01, 0.02, 0.01, *ctrl) == "holds"  # J ≈ I: lossless
+    assert decide_identity_path(-5.0, 0.1, 43.0, 1.6, *ctrl) == "fails"  # residual loses directions too
+    assert decide_identity_path(-2.0, 0.3, 43.0, 1.6, *ctrl) == "inconclusive"  # σ_min threshold within 2 SE
+    assert decide_identity_path(-0.58, 0.05, 0.1, 0.05, *ctrl) == "inconclusive"  # ‖J − I‖ threshold within 2 SE
+    assert decide_identity_path(-0.58, 0.05, 43.0, 1.6, -0.5, 0.1) == "inconclusive"  # control keeps directions
+    assert decide_identity_path(-0.58, 0.05, 43.0, 1.6, NAN, 0.1) == "inconclusive"
+    with pytest.raises(ValueError, match="smin_tol"):
+        decide_identity_path(-0.58, 0.05, 43.0, 1.6, *ctrl, smin_tol=0)
+
+
+def test_stack_validation():
+    import torch
+
+    with pytest.raises(ValueError, match="generator"):
+        Stack(True, 0)
+    with pytest.raises(ValueError, match="depth"):
+        Stack(True, torch.Generator(), depth=0)
+
+
+def test_lossless_identity_path_quick(out):
+    res, figs = run_one("ch06.lossless_identity_path", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert len(n["seeds"]) >= 3
+    assert n["log10_sigma_min"] - 2 * n["log10_sigma_min_se"] > -2  # no direction vanishes
+    assert n["distance_from_identity"] - 2 * n["distance_from_identity_se"] > 0.1  # but J is far from I
+    assert n["control_log10_sigma_min"] + 2 * n["control_log10_sigma_min_se"] < -2  # the plain stack loses some
+    assert n["control_init_gradient_gain"] < 1e-2  # and its gradient vanishes at initialisation
+    assert n["control_verdict"] == "loses directions"
