@@ -13,6 +13,7 @@ import pytest
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch06.deq_backward_cost import Layer, decide_deq_backward, saved_bytes
+from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious
 from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
 from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
 
@@ -162,3 +163,25 @@ def test_lossless_identity_path_quick(out):
     assert n["control_log10_sigma_min"] + 2 * n["control_log10_sigma_min_se"] < -2  # the plain stack loses some
     assert n["control_init_gradient_gain"] < 1e-2  # and its gradient vanishes at initialisation
     assert n["control_verdict"] == "loses directions"
+
+
+# ---------------------------------------------------------------- ch06.euler_fixed_points (control: Heun)
+
+def test_decide_spurious_with_control():
+    heun = dict(control_max_dist=2.8, control_counts=[3, 5, 9])
+    assert decide_spurious(1e-11, [3, 3, 3], 3, **heun) == "fails"  # Euler: fixed points = critical points
+    assert decide_spurious(0.5, [3, 4], 3, **heun) == "holds"
+    assert decide_spurious(1e-11, [3, 3], 3, control_max_dist=1e-11, control_counts=[3, 3]) == "inconclusive"
+    assert decide_spurious(NAN, [3, 3], 3, **heun) == "inconclusive"
+    with pytest.raises(ValueError, match="control_counts"):
+        decide_spurious(1e-11, [3], 3, control_max_dist=2.8)
+    with pytest.raises(ValueError, match="n_critical"):
+        decide_spurious(1e-11, [3], -1)
+
+
+def test_euler_fixed_points_quick_control(out):
+    res, figs = run_one("ch06.euler_fixed_points", out, quick=True)
+    _check(res, figs, out, "fails", "theorem-check")
+    n = res.numbers
+    assert n["euler_max_distance_fixed_to_critical"] < 1e-8
+    assert n["control_verdict"] == "spurious fixed points" and n["control_max_distance_fixed_to_critical"] > 0.1
