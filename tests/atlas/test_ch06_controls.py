@@ -16,6 +16,7 @@ from terrainlab.atlas.chapters.ch06.deq_backward_cost import Layer, decide_deq_b
 from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious
 from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
 from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
+from terrainlab.atlas.chapters.ch06.lyapunov_loss import decide_lyapunov_loss
 
 NAN = float("nan")
 
@@ -185,3 +186,26 @@ def test_euler_fixed_points_quick_control(out):
     n = res.numbers
     assert n["euler_max_distance_fixed_to_critical"] < 1e-8
     assert n["control_verdict"] == "spurious fixed points" and n["control_max_distance_fixed_to_critical"] > 0.1
+
+
+# ---------------------------------------------------------------- ch06.lyapunov_loss (control: heavy-ball flow)
+
+def test_decide_lyapunov_loss_with_control():
+    assert decide_lyapunov_loss(0.0, 0.0, 0.3, control_frac=0.49) == "holds-with-correction"
+    assert decide_lyapunov_loss(0.0, 0.0, 0.0, control_frac=0.49) == "holds"
+    assert decide_lyapunov_loss(0.1, 0.0, 0.3, control_frac=0.49) == "fails"
+    assert decide_lyapunov_loss(0.0, 0.05, 0.3, control_frac=0.49) == "fails"
+    assert decide_lyapunov_loss(0.0, 0.0, 0.3, control_frac=0.0) == "inconclusive"  # the check saw no rise
+    assert decide_lyapunov_loss(0.0, 0.0, 0.3, control_frac=NAN) == "inconclusive"
+    with pytest.raises(ValueError, match="fractions"):
+        decide_lyapunov_loss(0.0, 0.0, "x")
+
+
+def test_lyapunov_loss_quick_control(out):
+    res, figs = run_one("ch06.lyapunov_loss", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "theorem-check")
+    n = res.numbers
+    assert n["flow_violating_fraction"] == 0.0 and n["max_fraction_below_2"] == 0.0
+    assert n["control_heavy_ball_violating_fraction_min"] > 0.3  # L rises along the momentum flow
+    assert n["control_heavy_ball_energy_violating_fraction_max"] == 0.0  # its energy does not
+    assert n["control_verdict"] == "L rises along the heavy-ball flow"
