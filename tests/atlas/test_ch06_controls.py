@@ -17,6 +17,7 @@ from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious
 from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
 from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
 from terrainlab.atlas.chapters.ch06.lyapunov_loss import decide_lyapunov_loss
+from terrainlab.atlas.chapters.ch06.phase_portrait import decide_phase_portrait
 
 NAN = float("nan")
 
@@ -209,3 +210,26 @@ def test_lyapunov_loss_quick_control(out):
     assert n["control_heavy_ball_violating_fraction_min"] > 0.3  # L rises along the momentum flow
     assert n["control_heavy_ball_energy_violating_fraction_max"] == 0.0  # its energy does not
     assert n["control_verdict"] == "L rises along the heavy-ball flow"
+
+
+# ---------------------------------------------------------------- ch06.phase_portrait (control: tilted single well)
+
+def test_decide_phase_portrait_with_control():
+    one = dict(control_n_attractors=1, control_n_saddles=0, control_basin_fractions=[1.0])
+    two = dict(control_n_attractors=2, control_n_saddles=1, control_basin_fractions=[0.5, 0.5])
+    assert decide_phase_portrait(2, 1, [0.5, 0.5], 0.0, **one) == "holds"
+    assert decide_phase_portrait(1, 0, [1.0], 0.0, **one) == "fails"
+    assert decide_phase_portrait(2, 1, [0.5, 0.5], 0.2, **one) == "fails"  # boundary is not the stable manifold
+    assert decide_phase_portrait(2, 1, [0.5, 0.5], 0.0, **two) == "inconclusive"  # control not told apart
+    assert decide_phase_portrait(2, 1, [0.5, 0.5], math.nan, **one) == "inconclusive"
+    with pytest.raises(ValueError, match="control_n_saddles"):
+        decide_phase_portrait(2, 1, [0.5, 0.5], 0.0, control_n_attractors=1)
+
+
+def test_phase_portrait_quick_control(out):
+    res, figs = run_one("ch06.phase_portrait", out, quick=True)
+    _check(res, figs, out, "holds", "theorem-check")
+    n = res.numbers
+    assert sorted(n["flow_classes"]) == ["attractor", "attractor", "saddle"]
+    assert n["control_n_attractors"] == 1 and n["control_n_saddles"] == 0
+    assert n["control_basin_fractions"] == [1.0] and n["control_verdict"] == "one basin (no saddle)"
