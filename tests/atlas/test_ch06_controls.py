@@ -18,6 +18,7 @@ from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle,
 from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
 from terrainlab.atlas.chapters.ch06.lyapunov_loss import decide_lyapunov_loss
 from terrainlab.atlas.chapters.ch06.phase_portrait import decide_phase_portrait
+from terrainlab.atlas.chapters.ch06.stiff_field import decide_stiff
 
 NAN = float("nan")
 
@@ -233,3 +234,24 @@ def test_phase_portrait_quick_control(out):
     assert sorted(n["flow_classes"]) == ["attractor", "attractor", "saddle"]
     assert n["control_n_attractors"] == 1 and n["control_n_saddles"] == 0
     assert n["control_basin_fractions"] == [1.0] and n["control_verdict"] == "one basin (no saddle)"
+
+
+# ---------------------------------------------------------------- ch06.stiff_field (control: a growing mode)
+
+def test_decide_stiff_with_control():
+    grow = dict(control_implicit_max_growth=1e11)
+    assert decide_stiff(0.04, 0.0401, 0.5, False, **grow) == "holds"
+    assert decide_stiff(0.04, 0.0401, 0.5, True, **grow) == "holds-with-correction"
+    assert decide_stiff(0.04, 0.0401, 1.5, True, **grow) == "fails"
+    assert decide_stiff(0.04, 0.06, 0.5, True, **grow) == "inconclusive"  # threshold off the prediction
+    assert decide_stiff(0.04, 0.0401, 0.5, True, control_implicit_max_growth=0.9) == "inconclusive"
+    assert decide_stiff(0.04, 0.0401, 0.5, True, control_implicit_max_growth=NAN) == "inconclusive"
+
+
+def test_stiff_field_quick_control(out):
+    res, figs = run_one("ch06.stiff_field", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "theorem-check")
+    n = res.numbers
+    assert n["implicit_max_growth_over_grid"] < 1.0 and n["relative_mismatch"] < 0.05
+    assert n["control_jacobian_eig_real_max"] > 0 and n["control_implicit_max_growth"] > 1.0
+    assert n["control_verdict"] == "implicit layers grow"

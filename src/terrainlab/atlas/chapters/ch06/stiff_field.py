@@ -1,13 +1,25 @@
 """ch06.stiff_field — explicit Euler layers explode on a stiff residual field, implicit ones do not.
 
-The residual field f(h) = A h + ½·tanh(W h) has Jacobian eigenvalues at its rest point h = 0 spread over
+The book (ch06): implicit (Euler) layers are stable where explicit Euler residual layers explode. The
+residual field f(h) = A h + ½·tanh(W h) has Jacobian eigenvalues at its rest point h = 0 spread over
 two decades (down to about −50): it is *stiff*. A stack of explicit Euler layers h ← h + ηf(h)
 multiplies the λ-component by R(z) = 1 + z, z = ηλ, so it is stable only while |1 + ηλ| ≤ 1 for every
 eigenvalue; an implicit Euler layer h ← h + ηf(h⁺) multiplies by R(z) = 1/(1 − z), which is below 1 on
-the whole left half-plane (A-stability; Dahlquist 1963, Hairer & Wanner vol. II §IV.3). The threshold is
-predicted from the core schemes' R and the Jacobian's eigenvalues, then measured by bisection on the
-trained-style ``ODEStack`` (same weights, same η). The flip side is measured too: R(z) = 1/(1 − z) is
-also below 1 for z > 2, so an implicit layer damps a mode that the true flow amplifies.
+the whole left half-plane (A-stability; Dahlquist 1963, Hairer & Wanner vol. II §IV.3). A theorem check:
+the threshold is predicted from the core schemes' R and the Jacobian's eigenvalues, then measured by
+bisection on the ``ODEStack`` (same weights, same η); the implicit layers' growth ‖h_L‖/‖h_0‖ is measured
+on η ∈ [0.1, 100]× the explicit limit. The flip side is measured too: R(z) = 1/(1 − z) is also below 1 for
+z > 2, so an implicit layer damps a mode that the true flow amplifies.
+
+Control: the same implicit-growth measurement on the field shifted by ``CONTROL_MU``·h, whose Jacobian
+has an eigenvalue with positive real part (a genuinely growing mode): there the implicit layers must grow
+(max ‖h_L‖/‖h_0‖ > 1) — A-stability needs Re λ ≤ 0 — else the measurement could not see growth and the
+verdict is inconclusive.
+
+Verdict (:func:`decide_stiff`): inconclusive when the control's implicit layers did not grow or the
+measured explicit threshold is off the prediction by more than ``THRESH_TOL``; fails when an implicit
+layer grew on the stiff field; holds-with-correction when, besides, the implicit layer damps an unstable
+mode (stable ≠ faithful); holds otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +36,18 @@ from terrainlab.nn import ImplicitEulerStep, ODEStack
 from terrainlab.plotting import BLACK, BLUE, ORANGE, VERMILLION, figure
 
 THRESH_TOL = 0.05
+CONTROL_MU = 1.0  # the control field f(h) + μh has an eigenvalue with Re λ > 0
+
+
+class Shifted(nn.Module):
+    """f(h) + μh: the control field (``f`` shifted so that a mode grows)."""
+
+    def __init__(self, f: nn.Module, mu: float):
+        super().__init__()
+        self.f, self.mu = f, float(mu)
+
+    def forward(self, h):
+        return self.f(h) + self.mu * h
 
 
 class StiffField(nn.Module):
@@ -64,11 +88,21 @@ def growth(stack: ODEStack, h0: torch.Tensor, scheme, eta: float, layers: int) -
 
 
 def decide_stiff(pred: float, measured: float, implicit_max_growth: float, unstable_mode_damped: bool,
-                 tol: float = THRESH_TOL) -> str:
+                 tol: float = THRESH_TOL, *, control_implicit_max_growth: float | None = None) -> str:
     """holds: the explicit layers' measured blow-up threshold matches the R(z) prediction within
     ``tol`` and implicit layers never grow. holds-with-correction: additionally the implicit layer
     damps a genuinely unstable mode (stable ≠ faithful). fails: an implicit layer grew.
-    inconclusive: the threshold does not match the prediction."""
+    inconclusive: the threshold does not match the prediction, or ``control_implicit_max_growth`` (the
+    implicit layers' growth on a field with a growing mode; the experiment always passes it) is given
+    and not > 1 (the measurement could not see growth).
+
+    >>> decide_stiff(0.04, 0.0401, 0.5, True, control_implicit_max_growth=1e11)
+    'holds-with-correction'
+    >>> decide_stiff(0.04, 0.0401, 0.5, True, control_implicit_max_growth=0.9)
+    'inconclusive'
+    """
+    if control_implicit_max_growth is not None and not control_implicit_max_growth > 1.0:
+        return "inconclusive"  # NaN included
     if implicit_max_growth > 1.0:
         return "fails"
     if not (math.isfinite(pred) and abs(measured - pred) <= tol * pred):
@@ -112,6 +146,15 @@ def stiff_field(ctx: Context) -> Result:
         g_imp.append(g)
         inner.append(it / (60 if not ctx.quick else 30))
 
+    # control: the same implicit-growth measurement on the shifted field, which has a growing mode
+    fc = Shifted(f, CONTROL_MU)
+    stack_c = ODEStack(fc, Euler(), steps=1, T=1.0)
+    eig_c = np.linalg.eigvals(f.jacobian_at_rest() + CONTROL_MU * np.eye(f.A.weight.shape[0]))
+    etas_c = [10 * pred] if ctx.quick else [3 * pred, 10 * pred, 30 * pred]
+    layers_c = 10 if ctx.quick else 30
+    g_c = [growth(stack_c, h0, imp, float(e), layers_c)[0] for e in etas_c]
+    control_max = float(max(g_c))
+
     # the flip side: an *unstable* mode h' = μh, μ = 3, at η = 1
     mu, eta_u = 3.0, 1.0
     h = torch.ones(1, 1, dtype=torch.float64)
@@ -129,6 +172,8 @@ def stiff_field(ctx: Context) -> Result:
     ge = np.array([min(v, 1e30) for v in g_exp])
     ax.loglog(etas, ge, color=VERMILLION, label="explicit Euler layers (60; overflow drawn at 1e30)")
     ax.loglog(etas_imp, np.maximum(g_imp, 1e-300), "o-", ms=3, color=BLUE, label="implicit Euler layers (Newton–Krylov)")
+    ax.loglog(etas_c, np.minimum(g_c, 1e30), "s--", ms=3, color=ORANGE,
+              label=f"control: implicit layers ({layers_c}) on f + {CONTROL_MU:g}·h (Re λ_max = {eig_c.real.max():.2f} > 0)")
     ax.axvline(pred, color=BLACK, ls="--", lw=0.9, label=f"predicted limit from R(z): η = {pred:.4f}")
     ax.axhline(1.0, color="0.6", lw=0.6)
     ax.set_ylim(1e-30, 1e30)
@@ -150,10 +195,11 @@ def stiff_field(ctx: Context) -> Result:
     ctx.savefig(fig, "stiff_field")
 
     imp_max = float(max(g_imp))
-    verdict = decide_stiff(pred, measured, imp_max, damped)
+    verdict = decide_stiff(pred, measured, imp_max, damped, control_implicit_max_growth=control_max)
     return Result(
         verdict=verdict,
         numbers={
+            "claim_kind": "theorem-check",
             "jacobian_eig_real_min": float(eigs.real.min()),
             "jacobian_eig_real_max": float(eigs.real.max()),
             "predicted_explicit_limit_eta": pred,
@@ -165,16 +211,26 @@ def stiff_field(ctx: Context) -> Result:
             "implicit_newton_iterations_per_layer": [float(v) for v in inner],
             "unstable_mode_true_factor": true_factor,
             "unstable_mode_implicit_factor": implicit_factor,
+            "control_mu": CONTROL_MU,
+            "control_jacobian_eig_real_max": float(eig_c.real.max()),
+            "control_etas": [float(e) for e in etas_c],
+            "control_implicit_growth": [float(v) for v in g_c],
+            "control_implicit_max_growth": control_max,
+            "control_verdict": "implicit layers grow" if control_max > 1 else "implicit layers do not grow",
         },
         threshold=f"|measured − predicted| ≤ {THRESH_TOL:.0%} of the predicted explicit limit; implicit growth ≤ 1 "
-        "on η ∈ [0.1, 100]·limit",
+        f"on η ∈ [0.1, 100]·limit; the control (f + {CONTROL_MU:g}·h, a growing mode) must show implicit growth > 1, "
+        "else inconclusive",
         explanation=(
             f"With eigenvalues of ∂f/∂h down to {eigs.real.min():.1f}, R(z) = 1 + z predicts explicit Euler layers "
             f"are stable only for η ≤ {pred:.4f}; bisection on {layers} layers of the ODEStack measures "
             f"{measured:.4f} ({abs(measured - pred) / pred:.1%} off). Implicit Euler layers on the same weights "
             f"never grew (max ‖h_L‖/‖h_0‖ = {imp_max:.2e}) for η up to 100× the limit, with "
             f"{min(inner):.0f}–{max(inner):.0f} Newton iterations per layer. But on h' = 3h at η = 1 the implicit "
-            f"layer multiplies by {implicit_factor:.2f} while the true flow multiplies by {true_factor:.1f}."
+            f"layer multiplies by {implicit_factor:.2f} while the true flow multiplies by {true_factor:.1f}. Control: on "
+            f"f + {CONTROL_MU:g}·h (largest Re λ = {eig_c.real.max():.2f} > 0) the same implicit layers grow by up to "
+            f"{control_max:.1e}: the measurement sees growth where there is a growing mode — A-stability is a "
+            "property of Re λ ≤ 0, not of the scheme alone."
         ),
         corrected=(
             "Implicit Euler layers are stable for every η on a field whose Jacobian has eigenvalues in the left "
