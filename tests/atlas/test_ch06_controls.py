@@ -18,6 +18,7 @@ from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle,
 from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
 from terrainlab.atlas.chapters.ch06.lyapunov_loss import decide_lyapunov_loss
 from terrainlab.atlas.chapters.ch06.phase_portrait import decide_phase_portrait
+from terrainlab.atlas.chapters.ch06.resnet_is_euler import decide_resnet
 from terrainlab.atlas.chapters.ch06.stiff_field import decide_stiff
 
 NAN = float("nan")
@@ -255,3 +256,27 @@ def test_stiff_field_quick_control(out):
     assert n["implicit_max_growth_over_grid"] < 1.0 and n["relative_mismatch"] < 0.05
     assert n["control_jacobian_eig_real_max"] > 0 and n["control_implicit_max_growth"] > 1.0
     assert n["control_verdict"] == "implicit layers grow"
+
+
+# ---------------------------------------------------------------- ch06.resnet_is_euler (control: small steps)
+
+def test_decide_resnet_with_control():
+    se = dict(se_dist_eta1=0.02, se_acc_eta1=0.6, se_dist_small=0.003, se_acc_small=0.2)
+    assert decide_resnet(0.24, 3.8, 0.08, 0.3, **se) == "holds-with-correction"
+    assert decide_resnet(0.05, 0.5, 0.08, 0.3, **se) == "holds"  # the standard ResNet is a flow too
+    assert decide_resnet(0.24, 3.8, 0.08, 0.3, exact_gap=1e-3, **se) == "fails"  # not the hand-written ResNet
+    assert decide_resnet(0.24, 3.8, 0.3, 0.3, **se) == "inconclusive"  # the control is not found faithful
+    assert decide_resnet(0.1, 0.5, 0.08, 0.3, **se) == "inconclusive"  # 0.1 ± 2 SE straddles the threshold
+    assert decide_resnet(NAN, 3.8, 0.08, 0.3, **se) == "inconclusive"
+    with pytest.raises(ValueError, match="numbers"):
+        decide_resnet(0.24, 3.8, 0.08, None)
+
+
+def test_resnet_is_euler_quick_control(out):
+    res, figs = run_one("ch06.resnet_is_euler", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert len(n["seeds"]) >= 3 and n["euler_stack_vs_handwritten_resnet_max_abs_gap"] == 0.0
+    assert n["eta1_flow_limit_rel_distance"] - 2 * n["eta1_flow_limit_rel_distance_se"] > 0.1  # not a flow
+    assert n["control_flow_limit_rel_distance"] + 2 * n["control_flow_limit_rel_distance_se"] < 0.1
+    assert n["control_verdict"] == "faithful"

@@ -27,10 +27,10 @@ import torch
 
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.atlas.chapters._digits import one_thread
+from terrainlab.atlas.stats import mean_se
 from terrainlab.plotting import BLACK, BLUE, VERMILLION, figure
 
 from .deq_fixed_point import N_SEEDS, DEQClassifier, data, plain_runs, seeds, sizes, train_logged
-from .resnet_is_euler import _mean_se
 
 NULL_BAND = 0.05  # |r − 1| within this (±2 SE): no change
 JAC_GAMMA = 20.0  # weight of the control's Jacobian penalty
@@ -82,15 +82,15 @@ def _deq_solve_length(ctx: Context) -> Result:
                                  generator=torch.Generator().manual_seed(s + 500)))
     r_p = [_ratio(lg) for lg in plain]
     r_c = [_ratio(lg) for lg in ctrl]
-    (rm, rse), (cm, cse) = _mean_se(r_p), _mean_se(r_c)
+    (rm, rse), (cm, cse) = mean_se(r_p), mean_se(r_c)
     verdict = decide_solve_length(rm, rse, cm, cse)
-    it0 = _mean_se([lg["test_iters_mean"][0] for lg in plain])
-    it1 = _mean_se([lg["test_iters_mean"][-1] for lg in plain])
-    c1 = _mean_se([lg["test_iters_mean"][-1] for lg in ctrl])
-    lip_p = _mean_se([lg["lip"][-1] for lg in plain])
-    lip_c = _mean_se([lg["lip"][-1] for lg in ctrl])
-    loss_p = _mean_se([lg["loss"][-1] for lg in plain])
-    loss_c = _mean_se([lg["loss"][-1] for lg in ctrl])
+    it0 = mean_se([lg["test_iters_mean"][0] for lg in plain])
+    it1 = mean_se([lg["test_iters_mean"][-1] for lg in plain])
+    c1 = mean_se([lg["test_iters_mean"][-1] for lg in ctrl])
+    lip_p = mean_se([lg["lip"][-1] for lg in plain])
+    lip_c = mean_se([lg["lip"][-1] for lg in ctrl])
+    loss_p = mean_se([lg["loss"][-1] for lg in plain])
+    loss_c = mean_se([lg["loss"][-1] for lg in ctrl])
 
     fig, axes = figure("double", height=2.9, ncols=2)
     ax = axes[0]
