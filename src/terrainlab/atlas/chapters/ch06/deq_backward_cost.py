@@ -10,7 +10,7 @@ so the autograd graph holds one application of f whatever the forward depth; but
 of a linear fixed-point problem, found iteratively — one vector–Jacobian product (VJP) of f per iteration.
 
 Measured on z ↦ tanh(W z + U x) (64 units, ‖W‖₂ = ``RHO``, PyTorch's default initialisation from
-``N_SEEDS`` seeds) over 128 scikit-learn digits, with a fixed random linear head and cross-entropy, by
+``N_SEEDS`` seeds) over 128 scikit-learn digits (64 in the quick run), with a fixed random linear head and cross-entropy, by
 :class:`terrainlab.nn.DEQ` (Picard forward, relative tolerance 1e-13, at most K iterations), as a function
 of the forward iteration count K:
 
@@ -126,8 +126,8 @@ def measure_seed(seed: int, ks: list[int], X: torch.Tensor, y: torch.Tensor) -> 
     true, _, _, tinfo = run(DEQ(f, solver=Picard(tol=FORWARD_TOL, max_iter=5000), backward="implicit",
                                 adjoint_tol=1e-12, adjoint_max_iter=1000))
     # one layer: one differentiable application of f, its saved bytes and its backward (1 VJP)
-    z_star = (f(torch.zeros(N_BATCH, WIDTH, dtype=D64), X)).detach()
-    layer_loss, layer_bytes = saved_bytes(lambda: loss_of(f(z_star, X)))
+    z1 = f(torch.zeros(X.shape[0], WIDTH, dtype=D64), X).detach()
+    layer_loss, layer_bytes = saved_bytes(lambda: loss_of(f(z1, X)))
     t = time.perf_counter()
     torch.autograd.grad(layer_loss, params)
     layer_sec = time.perf_counter() - t
@@ -204,7 +204,8 @@ def _deq_backward_cost(ctx: Context) -> Result:
     ks = [1, 2, 64] if ctx.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
     if K_CONTROL not in ks:
         raise ValueError(f"K_CONTROL = {K_CONTROL} must be one of the measured K {ks}")
-    X, y = centred_digits(N_BATCH)
+    n_batch = N_BATCH // 2 if ctx.quick else N_BATCH
+    X, y = centred_digits(n_batch)
     X = X.to(D64)
     seed_list = [ctx.seed + i for i in range(N_SEEDS)]
     runs = [measure_seed(s, ks, X, y) for s in seed_list]
@@ -287,7 +288,7 @@ def _deq_backward_cost(ctx: Context) -> Result:
             "seeds": seed_list,
             "K": ks,
             "width": WIDTH,
-            "batch": N_BATCH,
+            "batch": n_batch,
             "W_spectral_norm": RHO,
             "forward_iterations_at_largest_K": iters_end,
             "forward_residual_at_largest_K_max": res_end,
@@ -322,7 +323,7 @@ def _deq_backward_cost(ctx: Context) -> Result:
         f"compute of one layer: ≤ {COMPUTE_LAYERS_TOL:g} VJPs of f. Control: at K = {K_CONTROL} the IFT cosine must be "
         f"< {COS_TOL} (mean + 2 SE) and the unrolled memory must grow ≥ {UNROLLED_GROWTH_MIN:g}×, else inconclusive",
         explanation=(
-            f"On a DEQ tanh(Wz + Ux + b) (‖W‖₂ = {RHO}, {N_SEEDS} seeds) over {N_BATCH} digits, the implicit backward "
+            f"On a DEQ tanh(Wz + Ux + b) (‖W‖₂ = {RHO}, {N_SEEDS} seeds) over {n_batch} digits, the implicit backward "
             f"saved {mem_layers:.2f} layers' worth of tensors at every forward depth (growth ×{mem_growth:.2f} from "
             f"K = 1 to {ks[-1]}), while the unrolled backward's grew ×{unrolled_growth:.1f} over the same range "
             f"(to {unrolled_layers_end:.0f} layers; the forward converged after {min(iters_end)}–"
