@@ -12,10 +12,24 @@ import numpy as np
 import pytest
 
 from terrainlab.atlas import discover, run_one
-from terrainlab.atlas.chapters.ch06.deq_backward_cost import Layer, decide_deq_backward, saved_bytes
+from terrainlab.atlas.chapters.ch06.deq_backward_cost import (
+    Layer,
+    decide_deq_backward,
+    measure_seed,
+    saved_bytes,
+)
 from terrainlab.atlas.chapters.ch06.euler_fixed_points import decide_spurious
-from terrainlab.atlas.chapters.ch06.lasalle_overstatement import decide_lasalle, tail_spread
-from terrainlab.atlas.chapters.ch06.lossless_identity_path import Stack, decide_identity_path
+from terrainlab.atlas.chapters.ch06.lasalle_overstatement import (
+    decide_lasalle,
+    run_system,
+    tail_spread,
+)
+from terrainlab.atlas.chapters.ch06.lossless_identity_path import (
+    Stack,
+    analyse,
+    decide_identity_path,
+    train,
+)
 from terrainlab.atlas.chapters.ch06.lyapunov_loss import decide_lyapunov_loss
 from terrainlab.atlas.chapters.ch06.phase_portrait import decide_phase_portrait
 from terrainlab.atlas.chapters.ch06.resnet_is_euler import decide_resnet
@@ -73,6 +87,10 @@ def test_tail_spread():
     assert tail_spread(ts, xs, 10.0) == pytest.approx([5.0])
     with pytest.raises(ValueError, match="T"):
         tail_spread(ts, xs, 0.0)
+    with pytest.raises(ValueError, match="name"):
+        run_system("nope", None, 1.0)
+    with pytest.raises(ValueError, match="t_max"):
+        run_system("valley", None, -1.0)
 
 
 def test_lasalle_overstatement_quick(out):
@@ -117,6 +135,10 @@ def test_saved_bytes_and_layer_validation():
         Layer(0)
     with pytest.raises(ValueError, match="rho"):
         Layer(torch.Generator().manual_seed(0), rho=-1.0)
+    with pytest.raises(ValueError, match="fn"):
+        saved_bytes(3)
+    with pytest.raises(ValueError, match="ks"):
+        measure_seed(0, [], torch.zeros(2, 64), torch.zeros(2, dtype=torch.long))
 
 
 def test_deq_backward_cost_quick(out):
@@ -155,6 +177,10 @@ def test_stack_validation():
         Stack(True, 0)
     with pytest.raises(ValueError, match="depth"):
         Stack(True, torch.Generator(), depth=0)
+    with pytest.raises(ValueError, match="model"):
+        analyse(None, torch.zeros(2, 64), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="steps"):
+        train(Stack(True, torch.Generator()), torch.zeros(2, 64), torch.zeros(2, dtype=torch.long), 0)
 
 
 def test_lossless_identity_path_quick(out):

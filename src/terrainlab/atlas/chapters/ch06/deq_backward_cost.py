@@ -86,6 +86,8 @@ class Layer(nn.Module):
 
 def saved_bytes(fn):
     """Run ``fn()`` and return (its result, bytes of the distinct storages autograd saved for backward)."""
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
     seen: dict = {}
 
     def pack(t):
@@ -104,6 +106,8 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def measure_seed(seed: int, ks: list[int], X: torch.Tensor, y: torch.Tensor) -> dict:
     """All measurements for one initialisation: per K the memory, VJPs, backward seconds and cosines."""
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks must be a non-empty list of positive ints, got {ks!r}")
     g = torch.Generator().manual_seed(seed)
     f = Layer(g)
     head = torch.randn(10, WIDTH, generator=g, dtype=D64) / math.sqrt(WIDTH)

@@ -140,6 +140,10 @@ def tail_spread(ts: np.ndarray, xs: np.ndarray, T: float) -> np.ndarray:
 
 def run_system(name: str, starts: torch.Tensor, t_max: float) -> dict:
     """Integrate system ``name`` from ``starts`` to ``t_max`` and take its measurements."""
+    if name not in SYSTEMS:
+        raise ValueError(f"name must be one of {sorted(SYSTEMS)}, got {name!r}")
+    if not (isinstance(t_max, (int, float)) and t_max > 0):
+        raise ValueError(f"t_max must be a positive number, got {t_max!r}")
     F, V, eq = SYSTEMS[name]
     sol = integrate(F, starts, 0.0, t_max, controller=PIController(rtol=RTOL, atol=ATOL), record="all",
                     max_steps=200_000)

@@ -91,6 +91,9 @@ class Stack(nn.Module):
 
 
 def train(model: Stack, X, y, steps: int) -> float:
+    """Full-batch Adam (lr ``LR``) on cross-entropy for ``steps`` steps; the last loss."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loss = torch.tensor(float("nan"))
     for _ in range(steps):
@@ -104,6 +107,8 @@ def train(model: Stack, X, y, steps: int) -> float:
 def analyse(model: Stack, X, y) -> dict:
     """Per input (float64 copy of ``model``): singular values of J = ∂h_L/∂h_0, ‖J − I‖₂, gradient gain
     and cosine; per block the Lipschitz bound ‖W₂‖₂‖W₁‖₂; test accuracy."""
+    if not isinstance(model, Stack):
+        raise ValueError(f"model must be a Stack, got {type(model).__name__}")
     net = Stack(model.residual, torch.Generator(), depth=len(model.blocks))  # not deepcopy: the ODEStack's
     net.load_state_dict(model.state_dict())  # fields close over the block modules, which must be the copy's
     net.double()
