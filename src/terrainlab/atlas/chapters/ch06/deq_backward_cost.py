@@ -2,7 +2,7 @@
 
 The book (ch06, the DEQ z* = f_θ(z*, x)): backpropagation through the equilibrium "costs one layer". The
 implicit-function theorem gives the gradient at a fixed point without the solver's iterates (Bai, Kolter &
-Koltun, "Deep Equilibrium Models", NeurIPS 2019, eq. 5–6):
+Koltun, "Deep Equilibrium Models", NeurIPS 2019, Theorem 1):
 
     dℓ/dθ = uᵀ ∂f/∂θ (z*, x),   u = g + (∂f/∂z)ᵀ u,   g = ∂ℓ/∂z*,
 
