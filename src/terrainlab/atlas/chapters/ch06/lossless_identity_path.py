@@ -48,6 +48,7 @@ from terrainlab.nn import ODEStack
 from terrainlab.plotting import BLACK, BLUE, VERMILLION, figure
 
 from .resnet_is_euler import digits_split
+from .resnet_is_euler import train as train_full_batch
 
 N_SEEDS = 3
 DEPTH = 8
@@ -94,14 +95,7 @@ def train(model: Stack, X, y, steps: int) -> float:
     """Full-batch Adam (lr ``LR``) on cross-entropy for ``steps`` steps; the last loss."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    loss = torch.tensor(float("nan"))
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(X), y)
-        loss.backward()
-        opt.step()
-    return float(loss.detach())
+    return train_full_batch(model, X, y, steps, lr=LR)  # resnet_is_euler's loop: one copy
 
 
 def analyse(model: Stack, X, y) -> dict:
