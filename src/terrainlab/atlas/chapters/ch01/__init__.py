@@ -1,0 +1,1 @@
+"""Chapter 1 experiments, one module each."""
