@@ -1,0 +1,65 @@
+"""Chapter 4 under issue 17 §2, part b: the controls added to adam_is_not_curvature,
+augmentation_is_ridge, elastic_net_kink and l1_vs_l2, and the new dropout_rescaling — every decide
+function once per branch, every experiment once (quick) with its verdict and its control's outcome."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch04.adam_is_not_curvature import (
+    decide_adam_curvature,
+    secant_curvature,
+)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    errors = discover()
+    bad = {k: v for k, v in errors.items() if ".ch04." in k}
+    assert not bad, bad
+    return tmp_path_factory.mktemp("ch04b")
+
+
+def _check(res, figs, out, verdict, kind):
+    assert res.verdict == verdict, (res.verdict, res.numbers)
+    assert res.threshold and res.explanation
+    assert (res.corrected is not None) == (verdict in ("fails", "holds-with-correction"))
+    json.dumps(res.numbers, default=float)
+    assert res.numbers["claim_kind"] == kind
+    assert any(k.startswith("control") for k in res.numbers)
+    assert figs and all((out / f).exists() for f in figs)
+
+
+# ---------------------------------------------------------------- ch04.adam_is_not_curvature
+def test_decide_adam_curvature_branches():
+    assert decide_adam_curvature(10.9, 1.0) == "fails"
+    assert decide_adam_curvature(1.0, 100.0) == "holds"
+    assert decide_adam_curvature(1.0, 50.0) == "inconclusive"
+    assert decide_adam_curvature(10.9, 1.0, control_verdict="fails") == "inconclusive"
+    with pytest.raises(ValueError, match="scale_ratio"):
+        decide_adam_curvature(0.0, 1.0)
+    with pytest.raises(ValueError, match="equal_gradient_ratio"):
+        decide_adam_curvature(1.0, float("nan"))
+    with pytest.raises(ValueError, match="tol"):
+        decide_adam_curvature(1.0, 1.0, tol=0.05)
+
+
+def test_secant_is_the_curvature():
+
+    th = np.array([[1.0, 1.0], [0.5, 0.9], [0.2, 0.7]])
+    sec = secant_curvature(th)
+    assert np.isnan(sec[0]).all() and np.allclose(sec[1:], [[100.0, 1.0], [100.0, 1.0]])
+
+
+def test_adam_quick(out):
+    res, figs = run_one("ch04.adam_is_not_curvature", out, quick=True)
+    _check(res, figs, out, "fails", "theorem-check")
+    n = res.numbers
+    assert n["control_verdict"] == "holds"
+    assert abs(n["control_scale_ratio_10x_start"] - 1) < 1e-6 and abs(n["control_ratio_at_equal_gradients"] - 100) < 1e-6
+    assert 8 < n["sqrt_vhat_scale_ratio_10x_start"] < 12 and abs(n["sqrt_vhat_ratio_at_equal_gradients"] - 1) < 0.01
+    assert abs(n["sqrt_vhat_ratio_step1_from_1_1"] - 100) < 1e-6
