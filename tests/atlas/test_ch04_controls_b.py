@@ -14,6 +14,10 @@ from terrainlab.atlas.chapters.ch04.adam_is_not_curvature import (
     decide_adam_curvature,
     secant_curvature,
 )
+from terrainlab.atlas.chapters.ch04.augmentation_is_ridge import (
+    decide_augmentation,
+    monte_carlo_fit,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +67,33 @@ def test_adam_quick(out):
     assert abs(n["control_scale_ratio_10x_start"] - 1) < 1e-6 and abs(n["control_ratio_at_equal_gradients"] - 100) < 1e-6
     assert 8 < n["sqrt_vhat_scale_ratio_10x_start"] < 12 and abs(n["sqrt_vhat_ratio_at_equal_gradients"] - 1) < 0.01
     assert abs(n["sqrt_vhat_ratio_step1_from_1_1"] - 100) < 1e-6
+
+
+# ---------------------------------------------------------------- ch04.augmentation_is_ridge
+def test_decide_augmentation_branches():
+    assert decide_augmentation(0.1459, 0.1477, 6.86) == "fails"
+    assert decide_augmentation(0.1459, 1e-9, 6.86) == "holds"
+    assert decide_augmentation(0.1459, 0.10, 6.86) == "holds-with-correction"
+    assert decide_augmentation(0.1459, 0.1477, 6.86, 0.002) == "inconclusive"  # ±2 SE straddles no change
+    assert decide_augmentation(0.1459, 0.1477, 6.86, 1e-4, control_lam_min=0.1459, control_lam_min_se=0.0) == "fails"
+    assert decide_augmentation(0.1459, 0.1477, 6.86, 1e-4, control_lam_min=0.1470) == "inconclusive"  # control moved
+    with pytest.raises(ValueError, match="lam_min_plain"):
+        decide_augmentation(0.0, 0.1, 6.86)
+    with pytest.raises(ValueError, match="lam_min_aug_se"):
+        decide_augmentation(0.1459, 0.1477, 6.86, -1.0)
+
+
+def test_monte_carlo_fit_control_is_plain():
+    w, ev = monte_carlo_fit(np.random.default_rng(0), 10, jitter=0.0)
+    assert np.allclose(w, [2.0, 0.0]) and np.allclose(ev, np.linalg.eigvalsh([[5.0, 3.0], [3.0, 2.0]]))
+    with pytest.raises(ValueError, match="copies"):
+        monte_carlo_fit(np.random.default_rng(0), 0)
+
+
+def test_augmentation_quick(out):
+    res, figs = run_one("ch04.augmentation_is_ridge", out, quick=True)
+    _check(res, figs, out, "fails", "theorem-check")
+    n = res.numbers
+    assert n["control_outcome"] == "no change" and n["control_lambda_min_rel_change_mean"] == pytest.approx(0, abs=1e-12)
+    assert n["lambda_min_rel_change_mean"] - 2 * n["lambda_min_rel_change_se"] > 0
+    assert len(n["lambda_min_rel_change_per_seed"]) == 3
