@@ -18,6 +18,7 @@ from terrainlab.atlas.chapters.ch04.augmentation_is_ridge import (
     decide_augmentation,
     monte_carlo_fit,
 )
+from terrainlab.atlas.chapters.ch04.elastic_net_kink import decide_elastic_net_kink
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +98,25 @@ def test_augmentation_quick(out):
     assert n["control_outcome"] == "no change" and n["control_lambda_min_rel_change_mean"] == pytest.approx(0, abs=1e-12)
     assert n["lambda_min_rel_change_mean"] - 2 * n["lambda_min_rel_change_se"] > 0
     assert len(n["lambda_min_rel_change_per_seed"]) == 3
+
+
+# ---------------------------------------------------------------- ch04.elastic_net_kink
+def test_decide_elastic_net_kink_branches():
+    assert decide_elastic_net_kink([1.0, 1.0, 1.0]) == "fails"
+    assert decide_elastic_net_kink([0.0, 0.001, 0.0]) == "holds"
+    assert decide_elastic_net_kink([1.0, 0.5]) == "inconclusive"
+    assert decide_elastic_net_kink([1.0, 1.0], control_jump_ratio=2e-7) == "fails"
+    assert decide_elastic_net_kink([1.0, 1.0], control_jump_ratio=1.0) == "inconclusive"  # control sees a kink
+    with pytest.raises(ValueError, match="jump_ratios"):
+        decide_elastic_net_kink([])
+    with pytest.raises(ValueError, match="control_jump_ratio"):
+        decide_elastic_net_kink([1.0], control_jump_ratio=float("nan"))
+
+
+def test_elastic_net_quick(out):
+    res, figs = run_one("ch04.elastic_net_kink", out, quick=True)
+    _check(res, figs, out, "fails", "theorem-check")
+    n = res.numbers
+    assert n["control_verdict"] == "no kink" and abs(n["control_jump_over_2lambda1"]) < 1e-6
+    assert n["control_prox_exact_zeros_on_grid"] == 0 < n["prox_exact_zeros_on_grid"]
+    assert min(n["jump_over_2lambda1"]) > 0.99

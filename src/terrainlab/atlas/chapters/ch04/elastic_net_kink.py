@@ -5,6 +5,18 @@ unchanged: the one-sided derivatives are −λ1 and +λ1 for every λ2 (measured
 differences). The kink is what makes the proximal map have a dead zone (exact zeros); what the L2
 term does buy is strict convexity — a unique solution and the grouping of duplicated features
 (Zou & Hastie 2005) — shown with ISTA on a lasso with two identical columns started from two points.
+
+Claim kind: theorem-check — the derivative of a sum is the sum of derivatives, so the jump 2λ1 cannot
+change with λ2; the numbers are a worked counterexample.
+
+Control: λ1 = 0 (pure ridge, λ2 = ``CONTROL_L2``) — the same one-sided-difference measurement must find no
+kink (jump ratio, scaled by the same 2λ1, below 0.01) and the prox must give no exact zeros away from
+x = 0. If the measurement sees a kink there, it cannot tell smooth from kinked and the verdict is
+inconclusive.
+
+Verdict rule (``decide_elastic_net_kink``): jump ratio (f'(0⁺) − f'(0⁻))/(2λ1) for each λ2 > 0; holds if
+every ratio < 0.01 (smoothed), fails if every ratio > 0.99 (kink intact), else inconclusive; inconclusive
+too if the control's ratio is ≥ 0.01.
 """
 
 from __future__ import annotations
@@ -19,15 +31,25 @@ from terrainlab.plotting import OKABE_ITO, figure, style
 
 L1 = 0.5
 L2S = (0.0, 0.5, 2.0, 10.0)
+CONTROL_L2 = 2.0  # the control: λ1 = 0, pure ridge
+SMOOTH, KINK = 0.01, 0.99  # jump-ratio thresholds
 
 
-def decide_elastic_net_kink(jump_ratios: list[float]) -> str:
+def decide_elastic_net_kink(jump_ratios: list[float], control_jump_ratio: float = 0.0) -> str:
     """jump_ratio = (f'(0⁺) − f'(0⁻))/(2λ1) for each λ2 > 0. The claim "L2 smooths the kink" holds
-    if every ratio < 0.01, fails if every ratio > 0.99, otherwise inconclusive."""
+    if every ratio < 0.01, fails if every ratio > 0.99, otherwise inconclusive. ``control_jump_ratio``
+    is the same measurement on the smooth λ1 = 0 ridge (scaled by the same 2λ1): if it is ≥ 0.01 the
+    measurement sees a kink where there is none and the verdict is inconclusive."""
     r = np.asarray(jump_ratios, dtype=float)
-    if (r < 0.01).all():
+    if r.ndim != 1 or r.size == 0 or not np.isfinite(r).all():
+        raise ValueError(f"jump_ratios must be a non-empty list of finite numbers, got {jump_ratios!r}")
+    if not (isinstance(control_jump_ratio, (int, float)) and np.isfinite(control_jump_ratio)):
+        raise ValueError(f"control_jump_ratio must be a finite number, got {control_jump_ratio!r}")
+    if abs(control_jump_ratio) >= SMOOTH:
+        return "inconclusive"
+    if (r < SMOOTH).all():
         return "holds"
-    if (r > 0.99).all():
+    if (r > KINK).all():
         return "fails"
     return "inconclusive"
 
@@ -48,6 +70,12 @@ def elastic_net_kink(ctx: Context) -> Result:
     # dead zone of the prox: width of {x : prox(x) == 0} for step η = 1
     xs = torch.linspace(-2, 2, 4001, dtype=torch.float64)
     dead = {l2: float((xs[prox_elastic_net(xs, L1, l2) == 0]).abs().max()) for l2 in L2S}
+    # control: λ1 = 0 (pure ridge) through the same measurements
+    c_left, c_right = one_sided_derivatives(_r(0.0, CONTROL_L2), 0.0)
+    control_ratio = (c_right - c_left) / (2 * L1)
+    c_prox = prox_elastic_net(xs, 0.0, CONTROL_L2)
+    control_zeros = int(((c_prox == 0) & (xs != 0)).sum())
+    main_zeros = int(((prox_elastic_net(xs, L1, CONTROL_L2) == 0) & (xs != 0)).sum())
 
     # grouping / uniqueness: two identical columns
     g = ctx.generator(3)
@@ -69,7 +97,7 @@ def elastic_net_kink(ctx: Context) -> Result:
     spread = {k: float(np.abs(v[0] - v[1]).max()) for k, v in sols.items()}
 
     with style():
-        fig, axes = figure("double", height=2.5, ncols=3)
+        fig, axes = figure("double", height=2.5, ncols=4)
         th = np.linspace(-1, 1, 801)
         for i, l2 in enumerate(L2S):
             col = OKABE_ITO[[7, 0, 4, 5][i]]
@@ -96,10 +124,19 @@ def elastic_net_kink(ctx: Context) -> Result:
         axes[2].set_ylabel("solution")
         axes[2].set_title("duplicated column: lasso depends on start")
         axes[2].legend(frameon=False, fontsize=6)
+        xn = xs.numpy()
+        axes[3].plot(xn, prox_elastic_net(xs, L1, CONTROL_L2).numpy(), color=OKABE_ITO[4],
+                     label=f"λ1 = {L1}, λ2 = {CONTROL_L2}: {main_zeros} exact zeros")
+        axes[3].plot(xn, c_prox.numpy(), "--", color=OKABE_ITO[7],
+                     label=f"control λ1 = 0: {control_zeros} zeros, jump {c_right - c_left:.0e}")
+        axes[3].set_xlabel("x")
+        axes[3].set_ylabel("prox(x), η = 1")
+        axes[3].set_title("prox: dead zone only with the kink")
+        axes[3].legend(frameon=False, fontsize=5.5)
     ctx.savefig(fig, "elastic_net_kink")
 
     # decide: a pure function of the numbers measured above (the figure only shows them)
-    verdict = decide_elastic_net_kink(ratios)
+    verdict = decide_elastic_net_kink(ratios, control_ratio)
 
     return Result(
         verdict=verdict,
@@ -110,8 +147,16 @@ def elastic_net_kink(ctx: Context) -> Result:
             "prox_dead_zone_halfwidth_eta1": {str(k): v for k, v in dead.items()},
             "solutions_from_two_starts": {k: v.tolist() for k, v in sols.items()},
             "solution_spread_between_starts": spread,
+            "prox_exact_zeros_on_grid": main_zeros,
+            "claim_kind": "theorem-check",
+            "control": f"λ1 = 0, λ2 = {CONTROL_L2} (pure ridge, no kink)",
+            "control_one_sided_derivatives_at_0": [c_left, c_right],
+            "control_jump_over_2lambda1": control_ratio,
+            "control_prox_exact_zeros_on_grid": control_zeros,
+            "control_verdict": "no kink" if abs(control_ratio) < SMOOTH and control_zeros == 0 else "kink seen",
         },
-        threshold="jump ratio (f'(0⁺) − f'(0⁻))/(2λ1) for λ2 ∈ {0.5, 2, 10}: holds if all < 0.01, fails if all > 0.99",
+        threshold=(f"jump ratio (f'(0⁺) − f'(0⁻))/(2λ1) for λ2 ∈ {{0.5, 2, 10}}: holds if all < {SMOOTH}, fails if all "
+                   f"> {KINK}; inconclusive if the λ1 = 0 control's ratio is ≥ {SMOOTH}"),
         explanation=(
             "One-sided derivatives of λ1|θ| + λ2θ²/2 at 0 are "
             + "; ".join(f"λ2={k}: ({v[0]:+.4f}, {v[1]:+.4f})" for k, v in sides.items())
@@ -119,7 +164,9 @@ def elastic_net_kink(ctx: Context) -> Result:
             f"still zeroes every |x| ≤ ηλ1 (dead-zone half-width {dead[2.0]:.3f} at η = 1, λ2 = 2). With two "
             f"identical columns, ISTA on the lasso ends at solutions {spread['lasso']:.3f} apart from two starts "
             f"(non-unique optimum); the elastic net ends at the same point (spread {spread['elastic net']:.1e}) "
-            "with the weight split equally between the copies."
+            "with the weight split equally between the copies. Control λ1 = 0 (ridge): one-sided derivatives "
+            f"({c_left:+.1e}, {c_right:+.1e}), jump ratio {control_ratio:.1e}, and the prox has {control_zeros} exact "
+            f"zeros on the grid (λ1 = {L1}: {main_zeros})."
         ),
         corrected=(
             "The L2 term does not remove the kink at 0 (one-sided derivatives stay ∓λ1), which is why the "
