@@ -13,6 +13,18 @@ the plane for a coercive L), and *certify* that nothing was missed:
   θ ↦ θ − H*⁻¹∇L(θ) is a contraction on the ball of radius σ_min(H*)/(2Ak³): one zero there at most.
 
 If every cell not excluded by the second bullet lies inside such a ball, the list is complete.
+
+Claim kind: theorem-check (the critical points of a fixed closed-form function are a mathematical fact;
+the certificate makes the count a proof, not a sample). Nothing is random (grid starts), so one run.
+
+Control: the same finder, classifier and decision on the same bowl with the bump amplitude raised past the
+saddle-node amplitude A* (A = 1.05·A*, where a minimum–saddle pair exists). There the measurement must come
+out the other way ("holds": two minima and a saddle); if it does not, the finder could not have seen a
+saddle in the book's bowl either, and the verdict is "inconclusive".
+
+Verdict rule (:func:`decide_bumpy_bowl_critical_points`): inconclusive on a degenerate point, a residual
+‖∇L‖ ≥ 1e-8 or a Morse sum ≠ 1; holds with ≥ 2 minima and ≥ 1 saddle; fails with fewer and a certificate
+that the list is complete; inconclusive otherwise, and whenever the control does not read "holds".
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ ABOVE = 1.05  # the right panel's amplitude, as a multiple of the saddle-node am
 
 
 def decide_bumpy_bowl_critical_points(
-    n_min: int, n_saddle: int, n_max: int, n_degenerate: int, max_grad_norm: float, certified: bool
+    n_min: int, n_saddle: int, n_max: int, n_degenerate: int, max_grad_norm: float, certified: bool,
+    control_verdict: str = "holds",
 ) -> str:
     """Verdict on "the bumpy bowl has several minima and at least one saddle".
 
@@ -45,8 +58,14 @@ def decide_bumpy_bowl_critical_points(
                   (then points were missed or are not trustworthy);
     holds:        ≥ 2 minima and ≥ 1 saddle;
     fails:        fewer, and the exclusion certificate proves the list complete;
-    inconclusive: fewer, without a certificate.
+    inconclusive: fewer, without a certificate;
+    inconclusive: whenever ``control_verdict`` (this function on the bowl past A*, where a saddle exists)
+                  is not "holds" — the finder then cannot tell a bowl with a saddle from one without.
     """
+    if control_verdict not in ("holds", "holds-with-correction", "fails", "inconclusive"):
+        raise ValueError(f"control_verdict must be a verdict, got {control_verdict!r}")
+    if control_verdict != "holds":
+        return "inconclusive"
     if n_degenerate > 0 or not (max_grad_norm < GRAD_TOL) or n_min - n_saddle + n_max != 1:
         return "inconclusive"
     if n_min >= 2 and n_saddle >= 1:
@@ -179,21 +198,24 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
     path, path2 = tr.states[:, 0].numpy(), tr2.states[:, 0].numpy()
 
     # ---- figure
+    ca = cp_above.counts
     fig, axes = figure("double", height=2.9, ncols=2)
     _panel(axes[0], T, cp, path, f"Book's bumpy bowl (A = {A_BOOK}): one critical point", shoulder)
-    ca = cp_above.counts
     _panel(axes[1], T_above, cp_above, path2,
-           f"Bigger bump A = {ABOVE * a_star:.3f} = {ABOVE}·A*: {ca['min']} minima, {ca['saddle']} saddle")
+           f"CONTROL: bigger bump A = {ABOVE * a_star:.3f} = {ABOVE}·A*: {ca['min']} minima, {ca['saddle']} saddle")
     fig.suptitle("L = θ1² + 2θ2² + A·sin(1.8θ1)·cos(1.8θ2): contours, −∇L direction (shade = |∇L|), "
                  "critical points found by Newton", fontsize=7, y=1.0)
     ctx.savefig(fig, "bumpy_bowl_critical_points")
 
-    # ---- decide: a pure function of the measured counts, residual and certificate
+    # ---- decide: a pure function of the measured counts, residual and certificate; the control first
+    control_verdict = decide_bumpy_bowl_critical_points(
+        ca["min"], ca["saddle"], ca["max"], ca["degenerate"], cp_above.max_grad_norm, False)
     verdict = decide_bumpy_bowl_critical_points(
         counts["min"], counts["saddle"], counts["max"], counts["degenerate"], cp.max_grad_norm,
-        cert["certified"])
+        cert["certified"], control_verdict=control_verdict)
     mins = cp.of_kind("min")
     numbers = {
+        "claim_kind": "theorem-check",
         "amplitude": A_BOOK,
         "frequency": K,
         "counts": counts,
@@ -218,6 +240,11 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
         "gd_status": tr.status,
         "gd_steps": tr.n_steps,
         "gd_end": path[-1],
+        "control_amplitude": ABOVE * a_star,
+        "control_counts": ca,
+        "control_euler_characteristic": cp_above.euler_characteristic,
+        "control_max_grad_norm": cp_above.max_grad_norm,
+        "control_verdict": control_verdict,
         "seconds": time.perf_counter() - t0,
     }
     m = mins[0] if mins else None
@@ -233,8 +260,10 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
         f"‖∇L‖ = {shoulder[1]:.2f}, small but not zero. A minimum–saddle pair is born there only when "
         f"the bump amplitude reaches A* = {a_star:.4f} (saddle-node at θ1 = {x_star:.3f}): at "
         f"0.95·A* the finder sees {cp_below.counts['min']} min / {cp_below.counts['saddle']} saddle, "
-        f"at {ABOVE}·A* {cp_above.counts['min']} min / {cp_above.counts['saddle']} saddle (right panel, "
-        f"where the same GD start ends in the new minimum at ({path2[-1][0]:.3f}, {path2[-1][1]:.3f})). "
+        f"at {ABOVE}·A* {cp_above.counts['min']} min / {cp_above.counts['saddle']} saddle (right panel: the "
+        f"control, where the same finder and decision read '{control_verdict}', so the measurement can see a "
+        f"saddle when there is one; "
+        f"the same GD start ends in the new minimum at ({path2[-1][0]:.3f}, {path2[-1][1]:.3f})). "
         f"GD from {START} with η = {ETA} reaches ({path[-1][0]:.4f}, {path[-1][1]:.4f}) ({tr.status}, "
         f"{tr.n_steps} steps)."
     )
@@ -250,7 +279,8 @@ def bumpy_bowl_critical_points(ctx: Context) -> Result:
         numbers=numbers,
         threshold=("holds if ≥ 2 minima and ≥ 1 saddle, every point has ‖∇L‖ < 1e-8, none degenerate, "
                    "and #min − #saddle + #max = 1; fails if fewer and an exclusion certificate proves "
-                   "the list complete; otherwise inconclusive"),
+                   "the list complete; otherwise inconclusive; inconclusive too unless the control "
+                   f"(A = {ABOVE}·A*) reads holds"),
         explanation=explanation,
         corrected=corrected,
     )
