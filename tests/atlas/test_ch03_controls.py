@@ -8,6 +8,7 @@ from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
     decide_bumpy_bowl_critical_points,
 )
+from terrainlab.atlas.chapters.ch03.sharp_vs_flat import decide_sharp_vs_flat
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,3 +38,27 @@ def test_bumpy_bowl_quick_verdict_and_control(tmp_path):
     assert n["control_verdict"] == "holds"
     assert n["control_counts"] == {"min": 2, "saddle": 1, "max": 0, "degenerate": 0}
     assert n["control_amplitude"] > n["saddle_node_amplitude"] > n["amplitude"]
+
+
+# ---------------------------------------------------------------- ch03.sharp_vs_flat
+def test_decide_sharp_vs_flat_every_branch():
+    d = decide_sharp_vs_flat
+    assert d(1.6, 0.0, math.sqrt(10), 4.0) == "holds-with-correction"  # degenerate flat minimum
+    assert d(1.6, 0.2, 2.0, 4.0) == "holds-with-correction"  # curves cross in range
+    assert d(1.6, 0.2, math.inf, 4.0) == "holds"
+    assert d(1.6, 1.6, 0.0, 4.0) == "fails"
+    # controls that do not come out as they must: nothing is decided
+    assert d(1.6, 0.0, math.sqrt(10), 4.0, control_equal="holds") == "inconclusive"
+    assert d(1.6, 0.0, math.sqrt(10), 4.0, control_quadratic="holds-with-correction") == "inconclusive"
+    with pytest.raises(ValueError, match="control_equal"):
+        d(1.6, 0.0, 1.0, 4.0, control_equal="no")
+
+
+def test_sharp_vs_flat_quick_verdict_and_controls(tmp_path):
+    res, _ = run_one("ch03.sharp_vs_flat", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction" and n["claim_kind"] == "theorem-check"
+    assert n["control_equal_curvature_verdict"] == "fails"
+    assert n["control_equal_curvature_hessian"] == pytest.approx(1.6)
+    assert n["control_flat_quadratic_verdict"] == "holds"
+    assert n["control_flat_quadratic_hessian"] == pytest.approx(0.16)
