@@ -19,6 +19,7 @@ from terrainlab.atlas.chapters.ch04.augmentation_is_ridge import (
     monte_carlo_fit,
 )
 from terrainlab.atlas.chapters.ch04.elastic_net_kink import decide_elastic_net_kink
+from terrainlab.atlas.chapters.ch04.l1_vs_l2 import decide_l1_vs_l2
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,26 @@ def test_elastic_net_quick(out):
     assert n["control_verdict"] == "no kink" and abs(n["control_jump_over_2lambda1"]) < 1e-6
     assert n["control_prox_exact_zeros_on_grid"] == 0 < n["prox_exact_zeros_on_grid"]
     assert min(n["jump_over_2lambda1"]) > 0.99
+
+
+# ---------------------------------------------------------------- ch04.l1_vs_l2
+def test_decide_l1_vs_l2_branches():
+    assert decide_l1_vs_l2(17, 15, 0) == "holds"
+    assert decide_l1_vs_l2(17, 0, 0) == "holds-with-correction"
+    assert decide_l1_vs_l2(0, 0, 0) == "fails"
+    assert decide_l1_vs_l2(17, 0, 3) == "inconclusive"  # the ridge control has exact zeros too
+    assert decide_l1_vs_l2(17.0, 0.67, 0.0, 0.0, 0.67, 0.0) == "inconclusive"  # subgradient straddles 0.5
+    assert decide_l1_vs_l2(16.7, 0.0, 0.0, 0.33, 0.0, 0.0) == "holds-with-correction"
+    with pytest.raises(ValueError, match="zeros_ridge"):
+        decide_l1_vs_l2(17, 0, -1)
+    with pytest.raises(ValueError, match="se_prox"):
+        decide_l1_vs_l2(17, 0, 0, se_prox=float("nan"))
+
+
+def test_l1_vs_l2_quick(out):
+    res, figs = run_one("ch04.l1_vs_l2", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert n["control_verdict"] == "no exact zeros" and n["control_ridge_zeros_mean"] == 0
+    assert n["exact_zeros_per_seed"]["ista"] == n["sklearn_lasso_zeros_per_seed"] and n["ista_support_matches_sklearn"]
+    assert n["ista_zeros_mean"] > 10 and n["subgradient_zeros_mean"] == 0 and len(n["seeds"]) == 3
