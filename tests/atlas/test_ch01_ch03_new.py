@@ -93,3 +93,48 @@ def test_ce_vs_mse_saturation_quick(tmp_path):
     assert not any(n["mse_reached_target"])
     assert n["grad_ratio_mse_over_ce_at_z_minus_8"] < 1e-3
     assert figs
+
+
+# ---------------------------------------------------------------- ch03.nesterov_vs_gd_rates
+
+
+def test_decide_nesterov_rates_branches():
+    from terrainlab.atlas.chapters.ch03.nesterov_vs_gd_rates import decide_nesterov_rates
+
+    gd, sched, ctrl = (-0.95, 0.02), (-1.98, 0.01), (-1.04, 0.02)
+    assert decide_nesterov_rates(gd, sched, ctrl, 0.07) == "holds-with-correction"
+    assert decide_nesterov_rates(gd, (-1.1, 0.02), ctrl, 0.07) == "fails"  # no acceleration
+    assert decide_nesterov_rates(gd, sched, ctrl, 1.5) == "fails"  # theorem bound broken
+    assert decide_nesterov_rates(gd, sched, (-1.95, 0.02), 0.07) == "inconclusive"  # control accelerates too
+    assert decide_nesterov_rates((-1.9, 0.02), sched, ctrl, 0.07) == "inconclusive"  # GD fast: easy problem
+    assert decide_nesterov_rates(gd, (-1.55, 0.1), ctrl, 0.07) == "inconclusive"  # split inside ± 2 SE
+    assert decide_nesterov_rates(gd, sched, ctrl, math.nan) == "inconclusive"
+    with pytest.raises(ValueError, match="scheduled"):
+        decide_nesterov_rates(gd, (-2.0,), ctrl, 0.07)
+    with pytest.raises(ValueError, match="split"):
+        decide_nesterov_rates(gd, sched, ctrl, 0.07, split=1.0)
+
+
+def test_fit_slope_bad_input():
+    import numpy as np
+
+    from terrainlab.atlas.chapters.ch03.nesterov_vs_gd_rates import fit_slope
+
+    assert fit_slope(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.5, 0.25])) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="positive"):
+        fit_slope(np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="same length"):
+        fit_slope(np.array([1.0, 2.0]), np.array([1.0]))
+
+
+def test_nesterov_vs_gd_rates_quick(tmp_path):
+    res, figs = run_one("ch03.nesterov_vs_gd_rates", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction"
+    assert res.corrected
+    assert n["claim_kind"] == "theorem-check"
+    assert n["control_side_of_threshold"] == "above"  # constant β: no 1/t² exponent
+    assert n["nesterov_scheduled_slope_mean"] < -1.6
+    assert -1.2 < n["gd_slope_mean"] < -0.8
+    assert n["nesterov_bound_max_ratio"] < 1
+    assert figs
