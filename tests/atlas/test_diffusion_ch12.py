@@ -51,7 +51,8 @@ def test_decide_pf_ode_is_not_ot():
     assert decide_pf_ode_is_not_ot(0.02, 0.001, 1e-16) == "fails"
     assert decide_pf_ode_is_not_ot(1e-4, 1e-4, 1e-16) == "holds"
     assert decide_pf_ode_is_not_ot(0.02, 0.01, 1e-16) == "inconclusive"     # gap not 5 SE above 0
-    assert decide_pf_ode_is_not_ot(0.02, 0.001, 0.01) == "holds"            # numerical floor too high
+    assert decide_pf_ode_is_not_ot(0.02, 0.001, 0.01) == "inconclusive"    # control does not read optimal
+    assert decide_pf_ode_is_not_ot(0.02, 0.001, 4e-4) == "fails"            # control optimal, floor 4e-3
 
 
 def test_decide_manifold_attractor():
@@ -90,6 +91,7 @@ def test_experiment_runs_quick(exp_id, tmp_path):
         assert all(abs(r["loglog_slope_r_ge_10"] - 1) < 0.15 for r in n["profiles"])
     elif exp_id == "ch12.pf_ode_is_not_ot":
         assert n["two_bars"]["gap_mean"] > 0.01 and abs(n["gaussian_control"]["gap_mean"]) < 1e-6
+        assert n["control_verdict"] == "optimal" and n["claim_kind"] == "theorem-check"
     elif exp_id == "ch12.manifold_attractor":
         assert n["thin_ring"]["lambda_normal_median"] < -10
         assert abs(n["thin_ring"]["tangent_separation_ratio"] - 1) < 0.1
