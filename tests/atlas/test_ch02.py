@@ -11,6 +11,13 @@ from terrainlab.atlas.chapters.ch02.linear_mode_connectivity import (
     SMALL,
     decide_linear_mode_connectivity,
 )
+from terrainlab.atlas.chapters.ch02.linear_probes import (
+    CHANCE_MAX,
+    F_MOST,
+    F_NONE,
+    decide_linear_probes,
+    probe_accuracy,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,4 +57,45 @@ def test_linear_mode_connectivity_quick(tmp_path):
     assert n["control_outcome"] == "as expected"
     assert n["control_shared_init_barrier_mean"] < SMALL
     assert n["control_permuted_barrier_raw_mean"] > LARGE and n["control_permuted_barrier_aligned_max"] == 0.0
+    assert res.corrected and figs
+
+
+# ---------------------------------------------------------------- ch02.linear_probes
+
+def test_decide_linear_probes_branches():
+    assert decide_linear_probes(0.9, 0.01, 0.1, 0.01) == "fails"
+    assert decide_linear_probes(0.02, 0.01, 0.1, 0.01) == "holds"
+    assert decide_linear_probes(0.3, 0.02, 0.1, 0.01) == "holds-with-correction"
+    assert decide_linear_probes(F_MOST, 0.05, 0.1, 0.01) == "inconclusive"  # interval straddles F_MOST
+    assert decide_linear_probes(F_NONE, 0.05, 0.1, 0.01) == "inconclusive"  # straddles F_NONE
+    assert decide_linear_probes(0.9, 0.01, 0.5, 0.01) == "inconclusive"  # control above chance
+    assert decide_linear_probes(0.9, 0.01, CHANCE_MAX, 0.01) == "inconclusive"
+    assert decide_linear_probes(math.nan, 0.01, 0.1, 0.01) == "inconclusive"
+    with pytest.raises(ValueError, match="^f_se must"):
+        decide_linear_probes(0.9, -0.1, 0.1, 0.01)
+    with pytest.raises(ValueError, match="^control_mean must be a number"):
+        decide_linear_probes(0.9, 0.1, None, 0.01)
+
+
+def test_probe_accuracy_reads_separable_and_shuffled_labels():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 10
+    X = torch.nn.functional.one_hot(y, 10).double() * 3 + 0.1 * torch.randn(200, 10, generator=g, dtype=torch.float64)
+    assert probe_accuracy(X[:100], y[:100], X[100:], y[100:]) == 1.0
+    assert probe_accuracy(X[:100], y[:100][torch.randperm(100, generator=g)], X[100:], y[100:]) < 0.5
+    with pytest.raises(ValueError, match="^ridge must"):
+        probe_accuracy(X, y, X, y, ridge=0.0)
+
+
+def test_linear_probes_quick(tmp_path):
+    res, figs = run_one("ch02.linear_probes", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails"
+    assert n["claim_kind"] == "empirical" and len(n["seeds"]) == 3
+    assert n["structure_fraction_mean"] - 2 * n["structure_fraction_se"] > F_MOST
+    assert n["acc_init_mean"] > 0.5 and n["acc_trained_mean"] > n["acc_init_mean"]
+    assert n["control_shuffled_acc_mean"] + 2 * n["control_shuffled_acc_se"] < CHANCE_MAX
+    assert n["control_outcome"].startswith("at chance")
     assert res.corrected and figs
