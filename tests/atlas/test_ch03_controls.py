@@ -8,6 +8,10 @@ from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
     decide_bumpy_bowl_critical_points,
 )
+from terrainlab.atlas.chapters.ch03.momentum_as_physics import (
+    decide_momentum_physics,
+    naive_mapping,
+)
 from terrainlab.atlas.chapters.ch03.sharp_vs_flat import decide_sharp_vs_flat
 
 
@@ -62,3 +66,27 @@ def test_sharp_vs_flat_quick_verdict_and_controls(tmp_path):
     assert n["control_equal_curvature_hessian"] == pytest.approx(1.6)
     assert n["control_flat_quadratic_verdict"] == "holds"
     assert n["control_flat_quadratic_hessian"] == pytest.approx(0.16)
+
+
+# ---------------------------------------------------------------- ch03.momentum_as_physics
+def test_decide_momentum_physics_every_branch():
+    d = decide_momentum_physics
+    assert d(1.01, 0.005) == "holds"
+    assert d(1.01, 0.2) == "holds-with-correction"  # converges, but not close enough at the finest h
+    assert d(1.6, 0.005) == "holds-with-correction"  # converges faster than first order
+    assert d(0.1, 0.5) == "fails"
+    assert d(1.01, 0.005, control_verdict="holds") == "inconclusive"  # the wrong mapping also "converges"
+    assert d(math.nan, 0.005) == "inconclusive"
+    with pytest.raises(ValueError, match="control_verdict"):
+        d(1.0, 0.0, control_verdict="x")
+    with pytest.raises(ValueError, match="h"):
+        naive_mapping(0.0)
+
+
+def test_momentum_as_physics_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch03.momentum_as_physics", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "theorem-check"
+    assert n["measured_order"] == pytest.approx(1.0, abs=0.1)
+    assert n["control_verdict"] == "fails"
+    assert n["control_measured_order"] < 0.5 and min(n["control_max_error"]) > 1.0
