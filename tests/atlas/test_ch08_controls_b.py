@@ -42,3 +42,56 @@ def test_def1_is_zero_quick(tmp_path):
     assert n["control_n_attractors"] == 3 and set(n["control_kinds"]) == {"attractor"}
     assert sorted(n["control_attractor_labels"]) == ["correct", "plausible error", "rare error"]
     _figs_exist(tmp_path, figs)
+
+
+# --- ch08.label_flip_calibrated_mixture
+
+def test_decide_label_flip_each_branch():
+    from terrainlab.atlas.chapters.ch08.label_flip_calibrated_mixture import (
+        CAPTURE,
+        TOL,
+        decide_label_flip,
+    )
+
+    good, ctl = [(0.004, 0.0001), (0.003, 0.0001)], (0.003, 0.0001)
+    none = [(0.0, 0.0), (0.0, 0.0)]
+    assert decide_label_flip(good, none, ctl) == "fails"
+    assert decide_label_flip(good, [(0.0, 0.0), (0.4, 0.02)], ctl) == "holds"  # the flipped class captures
+    assert decide_label_flip(good, none, (TOL, 0.001)) == "inconclusive"  # control inside ±2 SE
+    assert decide_label_flip(good, none, (0.3, 0.01)) == "inconclusive"  # control not one-hot
+    assert decide_label_flip([(0.004, 0.0001), (0.1, 0.01)], none, ctl) == "inconclusive"  # neither
+    assert decide_label_flip(good, [(0.0, 0.0), (CAPTURE, 0.01)], ctl) == "inconclusive"  # capture inside ±2 SE
+    with pytest.raises(ValueError, match="devs"):
+        decide_label_flip([], [], ctl)
+    with pytest.raises(ValueError, match="control_dev"):
+        decide_label_flip(good, none, (0.1,))
+
+
+def test_flipped_labels_rate_is_exact_per_input():
+    import torch
+
+    from terrainlab.atlas.chapters.ch08.label_flip_calibrated_mixture import flipped_labels
+
+    y = torch.arange(10).repeat(3)
+    lab = flipped_labels(y, 0.3, torch.Generator().manual_seed(1))
+    assert lab.shape == (30, 10)
+    assert (lab == ((y + 1) % 10)[:, None]).sum(1).tolist() == [3] * 30
+    assert (lab == y[:, None]).sum(1).tolist() == [7] * 30
+    with pytest.raises(ValueError, match="r must"):
+        flipped_labels(y, 1.5, torch.Generator())
+
+
+def test_label_flip_calibrated_mixture_quick(tmp_path):
+    from terrainlab.atlas.chapters.ch08.label_flip_calibrated_mixture import TOL
+
+    res, figs = run_one("ch08.label_flip_calibrated_mixture", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected
+    assert n["claim_kind"] == "empirical"
+    for key, r in (("r10", 0.1), ("r30", 0.3)):
+        assert abs(n[key]["p_true_mean"] - (1 - r)) < TOL and abs(n[key]["p_flip_mean"] - r) < TOL
+        assert n[key]["captured_mean"] == 0.0 and len(n[key]["dev_per_seed"]) == 3
+    # the control: r = 0 reaches the one-hot label
+    assert n["control_outcome"] == "one-hot reached"
+    assert n["control_p_true_mean"] > 1 - TOL and n["control_p_flip_mean"] < TOL
+    _figs_exist(tmp_path, figs)
