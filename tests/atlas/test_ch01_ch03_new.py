@@ -138,3 +138,45 @@ def test_nesterov_vs_gd_rates_quick(tmp_path):
     assert -1.2 < n["gd_slope_mean"] < -0.8
     assert n["nesterov_bound_max_ratio"] < 1
     assert figs
+
+
+# ---------------------------------------------------------------- ch03.momentum_is_sum_of_gradients
+
+
+def test_decide_momentum_sum_branches():
+    from terrainlab.atlas.chapters.ch03.momentum_is_sum_of_gradients import decide_momentum_sum
+
+    assert decide_momentum_sum(2e-16, 9.85, 1.0) == "holds-with-correction"  # a sum, total 1/(1 − β)
+    assert decide_momentum_sum(2e-16, 0.99, 1.0) == "holds"  # weights total 1: an average
+    assert decide_momentum_sum(1e-3, 9.85, 1.0) == "fails"  # not Σβ^(t−s)g_s
+    assert decide_momentum_sum(2e-16, 9.85, 1.5) == "inconclusive"  # control β = 0 not an average
+    assert decide_momentum_sum(2e-16, math.inf, 1.0) == "inconclusive"
+    with pytest.raises(ValueError, match="identity_error"):
+        decide_momentum_sum(-1.0, 9.85, 1.0)
+    with pytest.raises(ValueError, match="total_weight"):
+        decide_momentum_sum(0.0, None, 1.0)
+
+
+def test_sum_weights():
+    from terrainlab.atlas.chapters.ch03.momentum_is_sum_of_gradients import sum_weights
+
+    assert sum_weights(0.9, 200).sum() == pytest.approx((1 - 0.9**200) / 0.1)
+    assert sum_weights(0.0, 3).tolist() == [0.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="beta"):
+        sum_weights(1.0, 3)
+    with pytest.raises(ValueError, match="t must"):
+        sum_weights(0.5, 0)
+
+
+def test_momentum_is_sum_of_gradients_quick(tmp_path):
+    res, figs = run_one("ch03.momentum_is_sum_of_gradients", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction"
+    assert res.corrected
+    assert n["claim_kind"] == "theorem-check"
+    assert n["control_verdict"] == "holds"  # β = 0: the buffer is the current gradient, total weight 1
+    assert n["control_total_weight"] == pytest.approx(1.0, abs=1e-12)
+    assert n["identity_rel_error_rosenbrock"] < 1e-12
+    assert n["total_weight_heavy_ball"] == pytest.approx((1 - 0.9**40) / 0.1, rel=1e-12)
+    assert n["total_weight_ema_adam"] == pytest.approx(1 - 0.9**40, rel=1e-12)
+    assert figs
