@@ -87,6 +87,7 @@ def test_experiment_runs_quick(exp_id, tmp_path):
     n = res.numbers
     if exp_id == "ch12.forward_diffusion":
         assert n["max_abs_z"] < 5 and n["prior_deviation"] < 0.1
+        assert n["control_verdict"] == "fails" and n["control_max_abs_z"] > 10
     elif exp_id == "ch12.score_far_from_data":
         assert all(abs(r["loglog_slope_r_ge_10"] - 1) < 0.15 for r in n["profiles"])
     elif exp_id == "ch12.pf_ode_is_not_ot":
@@ -95,6 +96,7 @@ def test_experiment_runs_quick(exp_id, tmp_path):
     elif exp_id == "ch12.manifold_attractor":
         assert n["thin_ring"]["lambda_normal_median"] < -10
         assert abs(n["thin_ring"]["tangent_separation_ratio"] - 1) < 0.1
+        assert n["control_verdict"] == "holds" and n["eight_clusters_control"]["tangent_separation_ratio"] < 0.8
     elif exp_id == "ch12.sampler_noise_scale":
         assert n["control_verdict"] == "recovers the data" and n["claim_kind"] == "empirical"
         assert n["weight_error_book_mean"] - 2 * n["weight_error_book_se"] > 0.1

@@ -4,7 +4,11 @@ The reverse-time field the sampler follows is G_t(x) = −F_t(x) = ½β(t)x + β
 (x ← x + ηG_t). Its Jacobian J = β(½I + ∇²log p_t) at points of a data distribution concentrated
 near a circle has one strongly negative eigenvalue (normal direction) and one ≈ 0 (tangent): the
 manifold is normally attracting, its points are neutral along it — not asymptotically stable.
-A control with 8 separated clusters on the same circle has isolated attractors."""
+The control, 8 separated clusters on the same circle, must read the other way through the same
+decision rule: isolated point attractors ("holds"), else the measurement cannot tell a manifold of
+neutral points from a set of attractors and the verdict is inconclusive.
+Claim kind: theorem-check (a property of the exact field G_t; points of a continuum of near-equilibria
+cannot be asymptotically stable). Field: Song et al. 2021, eq. 13; normal hyperbolicity: Fenichel 1971."""
 
 from __future__ import annotations
 
@@ -36,6 +40,16 @@ def decide_manifold_attractor(lam_normal: float, lam_tangent: float, tangent_sep
     if lam_tangent <= -NEUTRAL * abs(lam_normal) and tangent_sep_ratio < 0.8:
         return "holds"
     return "inconclusive"
+
+
+def decide_with_control(verdict: str, control_verdict: str) -> str:
+    """The ring's verdict stands only when the eight-cluster control reads "holds" (point attractors);
+    otherwise the measurement could not tell the two apart: inconclusive.
+
+    >>> decide_with_control("holds-with-correction", "holds"), decide_with_control("holds-with-correction", "fails")
+    ('holds-with-correction', 'inconclusive')
+    """
+    return verdict if control_verdict == "holds" else "inconclusive"
 
 
 class _G:
@@ -164,13 +178,18 @@ def manifold_attractor(ctx: Context) -> Result:
     ctx.savefig(fig, "manifold_attractor")
 
     # decide: a pure function of the numbers measured above (the figure only shows them)
-    verdict = decide_manifold_attractor(ring["lambda_normal_median"], ring["lambda_tangent_median"],
-                                        ring["tangent_separation_ratio"])
+    control_verdict = decide_manifold_attractor(ctrl["lambda_normal_median"], ctrl["lambda_tangent_median"],
+                                                ctrl["tangent_separation_ratio"])
+    verdict = decide_with_control(
+        decide_manifold_attractor(ring["lambda_normal_median"], ring["lambda_tangent_median"],
+                                  ring["tangent_separation_ratio"]), control_verdict)
     return Result(
         verdict=verdict,
-        numbers={"t_late": t_late, "thin_ring": ring, "eight_clusters_control": ctrl, "n_points": m},
+        numbers={"claim_kind": "theorem-check", "t_late": t_late, "thin_ring": ring,
+                 "eight_clusters_control": ctrl, "control_verdict": control_verdict, "n_points": m},
         threshold=f"normal rate ≤ −{STRONG}; tangent rate within {NEUTRAL}·|normal|; tangential separations "
-                  "kept within [0.8, 1.25]",
+                  "kept within [0.8, 1.25]; the eight-cluster control must read as point attractors (tangent "
+                  f"rate ≤ −{NEUTRAL}·|normal|, separation ratio < 0.8), else inconclusive",
         explanation=(
             "Data: 128 overlapping Gaussians of s.d. 0.04 on the unit circle (a thin ring). At t = "
             f"{t_late} the sampler's field G_t = ½βx + β∇log p_t has, at every manifold point, a normal "
