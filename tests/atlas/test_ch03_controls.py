@@ -8,6 +8,7 @@ from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
     decide_bumpy_bowl_critical_points,
 )
+from terrainlab.atlas.chapters.ch03.euler_steps import decide_euler_limit
 from terrainlab.atlas.chapters.ch03.momentum_as_physics import (
     decide_momentum_physics,
     naive_mapping,
@@ -90,3 +91,28 @@ def test_momentum_as_physics_quick_verdict_and_control(tmp_path):
     assert n["measured_order"] == pytest.approx(1.0, abs=0.1)
     assert n["control_verdict"] == "fails"
     assert n["control_measured_order"] < 0.5 and min(n["control_max_error"]) > 1.0
+
+
+# ---------------------------------------------------------------- ch03.euler_steps
+def test_decide_euler_limit_every_branch():
+    d = decide_euler_limit
+    good = {2: 2.04, 4: 4.16}
+    assert d(0.97, control_orders=good) == "holds"
+    assert d(0.02, control_orders=good) == "fails"
+    assert d(1.6, control_orders=good) == "inconclusive"
+    assert d(math.nan, control_orders=good) == "inconclusive"
+    # a measurement that reads 1 for Heun (order 2) cannot vouch for GD's 1
+    assert d(0.97, control_orders={2: 1.0, 4: 4.1}) == "inconclusive"
+    assert d(0.97, control_orders={2: 2.0, 4: math.nan}) == "inconclusive"
+    with pytest.raises(ValueError, match="tol"):
+        d(1.0, tol=0.0)
+
+
+def test_euler_steps_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch03.euler_steps", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "theorem-check"
+    assert n["measured_order"] == pytest.approx(1.0, abs=0.15)
+    assert n["control_heun_measured_order"] == pytest.approx(2.0, abs=0.3)
+    assert n["control_rk4_measured_order"] == pytest.approx(4.0, abs=0.6)
+    assert n["control_reads_known_orders"] is True
