@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch04.adam_is_not_curvature import (
@@ -18,6 +19,7 @@ from terrainlab.atlas.chapters.ch04.augmentation_is_ridge import (
     decide_augmentation,
     monte_carlo_fit,
 )
+from terrainlab.atlas.chapters.ch04.dropout_rescaling import bias_ratio, decide_dropout, make_net
 from terrainlab.atlas.chapters.ch04.elastic_net_kink import decide_elastic_net_kink
 from terrainlab.atlas.chapters.ch04.l1_vs_l2 import decide_l1_vs_l2
 
@@ -144,3 +146,39 @@ def test_l1_vs_l2_quick(out):
     assert n["control_verdict"] == "no exact zeros" and n["control_ridge_zeros_mean"] == 0
     assert n["exact_zeros_per_seed"]["ista"] == n["sklearn_lasso_zeros_per_seed"] and n["ista_support_matches_sklearn"]
     assert n["ista_zeros_mean"] > 10 and n["subgradient_zeros_mean"] == 0 and len(n["seeds"]) == 3
+
+
+# ---------------------------------------------------------------- ch04.dropout_rescaling (new)
+def test_decide_dropout_branches():
+    assert decide_dropout(1.0, 0.01, 6.8, 0.2, 0.0) == "holds-with-correction"
+    assert decide_dropout(1.0, 0.01, 1.1, 0.05, 0.0) == "holds"
+    assert decide_dropout(9.0, 0.5, 9.0, 0.5, 0.0) == "fails"
+    assert decide_dropout(1.0, 0.01, 2.5, 0.3, 0.0) == "inconclusive"  # post-ReLU ratio straddles 3
+    assert decide_dropout(1.0, 0.01, 6.8, 0.2, 5.0) == "inconclusive"  # the p = 0 control shows a bias
+    with pytest.raises(ValueError, match="nl_ratio_se"):
+        decide_dropout(1.0, 0.01, 6.8, -0.2, 0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        decide_dropout(1.0, 0.01, 6.8, 0.2, 0.0, threshold=0)
+
+
+def test_bias_ratio_unbiased_and_biased():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, 50, generator=g, dtype=torch.float64)
+    assert 0.8 < bias_ratio(x, torch.zeros(50, dtype=torch.float64)) < 1.2
+    assert bias_ratio(x + 0.5, torch.zeros(50, dtype=torch.float64)) > 20
+    assert bias_ratio(torch.ones(5, 3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)) == 0.0
+    with pytest.raises(ValueError, match="samples"):
+        bias_ratio(torch.ones(1, 3), torch.ones(3))
+    with pytest.raises(ValueError, match="p must"):
+        make_net(0, p=1.0)
+
+
+def test_dropout_quick(out):
+    res, figs = run_one("ch04.dropout_rescaling", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert n["control_verdict"] == "no gap" and n["control_max_bias_ratio"] < 0.01 and n["control_relu_gap"] < 1e-12
+    assert n["linear_bias_ratio_mean"] + 2 * n["linear_bias_ratio_se"] < 3 < n["relu_bias_ratio_mean"] - 2 * n["relu_bias_ratio_se"]
+    assert n["relu_mean_shift_mean"] > 0  # ReLU is convex: E relu(z) ≥ relu(E z)
+    assert abs(n["variance_over_p_over_1mp_h2_mean"] - 1) < 0.01 and n["kept_unit_scale_max_err"] < 1e-12
+    assert abs(n["linear_error_slope_vs_masks_mean"] + 0.5) < 0.1
