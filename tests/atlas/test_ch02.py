@@ -6,6 +6,14 @@ import math
 import pytest
 
 from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch02.flat_minima_generalise import (
+    CORR_MIN,
+    FN_TOL,
+    SPREAD_MIN,
+    decide_flat_minima,
+    rescaled,
+    spearman,
+)
 from terrainlab.atlas.chapters.ch02.linear_mode_connectivity import (
     LARGE,
     SMALL,
@@ -98,4 +106,47 @@ def test_linear_probes_quick(tmp_path):
     assert n["acc_init_mean"] > 0.5 and n["acc_trained_mean"] > n["acc_init_mean"]
     assert n["control_shuffled_acc_mean"] + 2 * n["control_shuffled_acc_se"] < CHANCE_MAX
     assert n["control_outcome"].startswith("at chance")
+    assert res.corrected and figs
+
+
+# ---------------------------------------------------------------- ch02.flat_minima_generalise
+
+def test_decide_flat_minima_branches():
+    assert decide_flat_minima(0.8, 0.1, 100.0, 0.0) == "holds-with-correction"
+    assert decide_flat_minima(-0.4, 0.2, 100.0, 0.0) == "fails"
+    assert decide_flat_minima(CORR_MIN, 0.2, 100.0, 0.0) == "inconclusive"  # straddles CORR_MIN
+    assert decide_flat_minima(math.nan, 0.2, 100.0, 0.0) == "inconclusive"
+    assert decide_flat_minima(0.8, 0.1, SPREAD_MIN / 2, 0.0) == "inconclusive"  # rescaling did not spread λ_max
+    assert decide_flat_minima(0.8, 0.1, 100.0, 1e-3) == "inconclusive"  # rescaling changed the function
+    with pytest.raises(ValueError, match="^rho_se must"):
+        decide_flat_minima(0.8, -0.1, 100.0, 0.0)
+    with pytest.raises(ValueError, match="^control_spread must be a number"):
+        decide_flat_minima(0.8, 0.1, "big", 0.0)
+
+
+def test_spearman_and_rescaling():
+    import torch
+
+    from terrainlab.atlas.chapters.ch02._mlp import mlp
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="^x and y must"):
+        spearman([1, 2], [1, 2])
+    net = mlp((64, 8, 10), 0)
+    x = torch.randn(20, 64, dtype=torch.float64)
+    a, b = rescaled(net, 1.0), rescaled(net, 7.0)
+    assert torch.allclose(a(x), b(x), rtol=0, atol=1e-12)  # same function
+    assert torch.allclose(b[0].weight, 7.0 * a[0].weight)  # different parameters
+
+
+def test_flat_minima_generalise_quick(tmp_path):
+    res, figs = run_one("ch02.flat_minima_generalise", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails"
+    assert n["claim_kind"] == "empirical" and len(n["seeds"]) == 3 and n["all_reached_target"]
+    assert n["spearman_lam_gap"] + 2 * n["spearman_lam_gap_se"] < CORR_MIN
+    assert n["control_lam_spread_min"] >= SPREAD_MIN and n["control_fn_change_max"] <= FN_TOL
+    assert n["control_gap_change_max"] == 0.0
+    assert n["control_outcome"].startswith("same function")
     assert res.corrected and figs

@@ -56,15 +56,21 @@ def error_fn(model, batch) -> torch.Tensor:
 
 
 def train(net: nn.Module, X, y, *, steps: int, lr: float = 3e-3, batch_size: int | None = None,
-          seed: int = 0, optimizer=Adam) -> float:
-    """``steps`` steps of ``optimizer`` (terrainlab.optim; Adam by default) on the cross-entropy:
+          seed: int = 0, optimizer=Adam, loss_target: float | None = None, check_every: int = 10):
+    """At most ``steps`` steps of ``optimizer`` (terrainlab.optim; Adam by default) on the cross-entropy:
     full-batch when ``batch_size`` is None, else minibatches drawn without replacement, reshuffled each
-    epoch from ``seed``. Returns the last full-batch training loss."""
+    epoch from ``seed``. With ``loss_target``, stops at the first check (every ``check_every`` steps) where
+    the full-batch training loss is below it, and returns ``(loss, steps taken)``; without, returns the
+    last full-batch training loss."""
     opt = optimizer(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     n = len(y)
     order, pos = None, n
-    for _ in range(steps):
+    for t in range(steps):
+        if loss_target is not None and t % check_every == 0:
+            with torch.no_grad():
+                if float(loss_fn(net, (X, y))) < loss_target:
+                    return float(loss_fn(net, (X, y))), t
         if batch_size is None:
             xb, yb = X, y
         else:
@@ -77,7 +83,8 @@ def train(net: nn.Module, X, y, *, steps: int, lr: float = 3e-3, batch_size: int
         loss_fn(net, (xb, yb)).backward()
         opt.step()
     with torch.no_grad():
-        return float(loss_fn(net, (X, y)))
+        loss = float(loss_fn(net, (X, y)))
+    return loss if loss_target is None else (loss, steps)
 
 
 def evaluate(net: nn.Module, X, y) -> tuple[float, float]:
