@@ -13,6 +13,7 @@ from terrainlab.atlas.chapters.ch03.momentum_as_physics import (
     decide_momentum_physics,
     naive_mapping,
 )
+from terrainlab.atlas.chapters.ch03.nearest_minimum import decide_nearest_minimum
 from terrainlab.atlas.chapters.ch03.sharp_vs_flat import decide_sharp_vs_flat
 
 
@@ -116,3 +117,22 @@ def test_euler_steps_quick_verdict_and_control(tmp_path):
     assert n["control_heun_measured_order"] == pytest.approx(2.0, abs=0.3)
     assert n["control_rk4_measured_order"] == pytest.approx(4.0, abs=0.6)
     assert n["control_reads_known_orders"] is True
+
+
+# ---------------------------------------------------------------- ch03.nearest_minimum
+def test_decide_nearest_minimum_every_branch():
+    d = decide_nearest_minimum
+    assert d(0.2) == "fails"
+    assert d(0.005) == "holds"
+    assert d(0.2, control_mismatch_fraction=0.05) == "inconclusive"  # the symmetric control mismatches too
+    assert d(math.nan) == "inconclusive"
+    with pytest.raises(ValueError, match="control_mismatch_fraction"):
+        d(0.2, control_mismatch_fraction=1.5)
+
+
+def test_nearest_minimum_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch03.nearest_minimum", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and n["claim_kind"] == "theorem-check"
+    assert n["control_verdict"] == "holds" and n["control_mismatch_fraction"] == 0.0
+    assert n["flow_regime_mismatch_fraction"] > 0.04  # the book's well mismatches even in the flow regime
