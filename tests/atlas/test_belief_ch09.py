@@ -33,6 +33,8 @@ def test_step_count_bound_quick(tmp_path):
     assert n["book_case_actual"] == 93 and abs(n["book_case_formula"] - 100.7) < 0.5
     assert n["frac_actual_le_ceil_formula"] == 1.0 and n["frac_actual_ge_formula"] < 0.5
     assert n["logD0_R2"] > 0.98
+    assert n["control_verdict"] == "holds" and n["control_frac_actual_ge_formula"] == 1.0
+    assert n["claim_kind"] == "theorem-check"
     _figs_exist(tmp_path, figs)
 
 
@@ -42,6 +44,7 @@ def test_freeze_bound_quick(tmp_path):
     assert res.verdict == "fails"
     assert n["max_measured_over_book"] > 10 and 0.95 < n["min_measured_over_corrected"]
     assert n["max_measured_over_corrected"] < 1.1
+    assert n["control_verdict"] == "holds" and n["control_max_measured_over_book_metric"] < 1.0
     _figs_exist(tmp_path, figs)
 
 
@@ -52,4 +55,6 @@ def test_temperature_escape_quick(tmp_path):
     b = n["barriers"]
     assert b[0] > 2 * max(b[1:])  # the correct basin is the deep one
     assert n["stay_deep_at_T_mid"] >= 0.9 and n["deep_left_at_hottest"] > 0.05
+    assert n["control_verdict"] == "fails" and min(n["control_stay"]) == 1.0   # T = 0: nobody leaves
+    assert n["deep_left_at_hottest"] - 2 * n["deep_left_at_hottest_se"] > 0.05
     _figs_exist(tmp_path, figs)

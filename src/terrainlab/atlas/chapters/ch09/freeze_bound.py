@@ -8,6 +8,12 @@ factor (with k = c²) is 1/(1 − c²). Measured: linear contractions toward p* 
 c ∈ [0.1, 0.95] (closed-form orbits; the freeze step read off by :func:`kl_freeze`, which replays
 core ``KLFreeze``), and the book's toy (projected Euler on KL(p*‖p)) with c estimated from the run
 (core rollouts stopped by ``KLFreeze``).
+
+Control: the same measurement — error at the freeze over the last increment, against the book's factor
+1/(1 − k) — with a true metric (the Euclidean distance, k = c) in place of KL, on the same orbits. There
+the book's bound is Banach's a-posteriori estimate d(p*, p_t) ≤ k/(1 − k)·d(p_t, p_{t−1}) and must hold in
+every run; if it did not, the measurement (not KL) would be at fault and the verdict is inconclusive.
+Claim kind: theorem-check (a counterexample to a stated inequality, with the metric case as control).
 """
 
 from __future__ import annotations
@@ -40,10 +46,25 @@ TIGHT = 1.1  # the corrected bound must hold within 10 %
 def decide_freeze_bound(max_over_book: float, max_over_corrected: float) -> str:
     """fails when the measured error exceeds the book's ε/(1 − k) in some run (ratio > 1) while
     the corrected c²/(1 − c)²·Δ bound holds within ``TIGHT``; holds when the book's bound is never
-    exceeded; inconclusive when neither bound holds."""
+    exceeded; inconclusive when neither bound holds.
+
+    >>> decide_freeze_bound(4.0, 1.01), decide_freeze_bound(0.9, 1.0), decide_freeze_bound(4.0, 3.0)
+    ('fails', 'holds', 'inconclusive')
+    """
+    if not (math.isfinite(max_over_book) and math.isfinite(max_over_corrected)):
+        return "inconclusive"
     if max_over_book <= 1.0:
         return "holds"
     return "fails" if max_over_corrected <= TIGHT else "inconclusive"
+
+
+def decide_with_control(verdict: str, control_verdict: str) -> str:
+    """The KL verdict stands only when the metric control reads "holds" (Banach's bound is true there).
+
+    >>> decide_with_control("fails", "holds"), decide_with_control("fails", "fails")
+    ('fails', 'inconclusive')
+    """
+    return verdict if control_verdict == "holds" else "inconclusive"
 
 
 @experiment(
@@ -60,12 +81,15 @@ def freeze_bound(ctx: Context) -> Result:
     cs = np.linspace(0.1, 0.95, 10 if ctx.quick else 18)
     rows = []
     traces = {}
+    metric_over_book = []   # control: the same ratio with the Euclidean distance (a metric), k = c
     for c in cs:
         t = torch.arange(0, 2000, dtype=dt)
         traj = ps + (float(c) ** t)[:, None] * v
         tf = kl_freeze(traj, EPS, M)
         delta = float(kl(traj[tf], traj[tf - 1]))
         err = float(kl(ps, traj[tf]))
+        d_err, d_step = float((ps - traj[tf]).norm()), float((traj[tf] - traj[tf - 1]).norm())
+        metric_over_book.append((d_err / d_step) / freeze_bound_book(1.0, float(c)))
         k_hat = estimate_contraction(traj[: tf + 1])
         rows.append({"c": float(c), "k_hat": k_hat, "freeze_step": tf, "ratio": err / delta,
                      "book_factor": freeze_bound_book(1.0, k_hat), "corrected_factor": freeze_error_bound(1.0, float(c))})
@@ -99,7 +123,10 @@ def freeze_bound(ctx: Context) -> Result:
     over_corr_all = max(over_corr.max(), max(t["ratio"] / t["corrected_factor"] for t in toy))
     c_break = float(cs[np.argmax(over_book > 1)]) if (over_book > 1).any() else math.nan
 
-    verdict = decide_freeze_bound(float(over_book_all), float(over_corr_all))
+    control_max_over_book = float(max(metric_over_book))
+    # in a metric the Banach estimate is the corrected bound too (c/(1 − c) ≤ 1/(1 − c)): same rule, same inputs
+    control_verdict = decide_freeze_bound(control_max_over_book, control_max_over_book)
+    verdict = decide_with_control(decide_freeze_bound(float(over_book_all), float(over_corr_all)), control_verdict)
 
     with style():
         fig, axes = figure("double", height=2.7, ncols=2, layout="constrained")
@@ -119,6 +146,8 @@ def freeze_bound(ctx: Context) -> Result:
         ax.semilogy(cs, ratio, "o", color=BLUE, ms=3.5, label="measured KL(p*‖p_t)/Δ_t at the freeze")
         ax.semilogy(cs, book, "--", color=VERMILLION, label="book: 1/(1 − k), k = k̂ ≈ c²")
         ax.semilogy(cs, corr, "-", color=GREEN, label="corrected: c²/(1 − c)²")
+        ax.semilogy(cs, np.array(metric_over_book) * book, "x", color="k", ms=4,
+                    label="control: ‖p* − p_t‖/‖p_t − p_{t−1}‖ (a metric; under 1/(1 − c))")
         for trow, mk in zip(toy, ("^", "s")):
             c_hat = math.sqrt(trow["k_hat"])
             ax.semilogy([c_hat], [trow["ratio"]], mk, color=ORANGE, ms=5, label=f"{trow['run']} (c = {c_hat:.3f})")
@@ -130,12 +159,13 @@ def freeze_bound(ctx: Context) -> Result:
 
     return Result(
         verdict=verdict,
-        numbers={"linear": rows, "toy": toy, "max_measured_over_book": float(over_book_all),
+        numbers={"claim_kind": "theorem-check", "control_max_measured_over_book_metric": control_max_over_book,
+                 "control_verdict": control_verdict, "linear": rows, "toy": toy, "max_measured_over_book": float(over_book_all),
                  "max_measured_over_corrected": float(over_corr_all),
                  "min_measured_over_corrected": float(over_corr.min()), "c_where_book_breaks": c_break,
                  "eps": EPS, "m": M},
         threshold=f"measured/book ≤ 1 in every run ⇒ holds; > 1 with measured/corrected ≤ {TIGHT} ⇒ fails (corrected "
-                  f"bound holds)",
+                  f"bound holds); the Euclidean-metric control must read holds, else inconclusive",
         explanation=(
             f"For linear contractions toward p* = {PSTAR} the error at the freeze step is "
             f"{ratio[np.argmin(abs(cs - 0.9))]:.0f}× the last increment at c ≈ 0.9, where the book's factor 1/(1 − k) "
@@ -145,7 +175,8 @@ def freeze_bound(ctx: Context) -> Result:
             f"k̂ = {toy[0]['k_hat']:.3f}) the ratio is {toy[0]['ratio']:.1f} against the book's "
             f"{toy[0]['book_factor']:.1f} and the corrected {toy[0]['corrected_factor']:.1f}. KL is not a metric, and "
             f"KL(p_t‖p_{{t−1}}) and KL(p*‖p_t) are different quantities, so the Banach a-posteriori bound does not "
-            f"transfer."
+            f"transfer. Control: with the Euclidean distance in place of KL on the same orbits the book's bound holds in "
+            f"every run (largest measured/bound {control_max_over_book:.2f}) — it is Banach's estimate, true in a metric."
         ),
         corrected=("For an orbit contracting with factor c in a metric in which KL ≈ ½d² near p* (the Fisher metric), "
                    "KL(p*‖p_t) ≲ c²/(1 − c)²·KL(p_t‖p_{t−1}) ≤ c²/(1 − c)²·ε at the freeze; estimate c from the run "
