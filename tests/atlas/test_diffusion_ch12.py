@@ -25,10 +25,10 @@ def test_decide_forward_diffusion():
 
 
 def test_decide_score_and_trajectories():
-    assert decide_score_and_trajectories(0.01, 0.02, 0.01) == "holds"
-    assert decide_score_and_trajectories(0.10, 0.02, 0.01) == "fails"
-    assert decide_score_and_trajectories(0.01, 0.20, 0.01) == "inconclusive"
-    assert decide_score_and_trajectories(0.01, 0.02, 0.50) == "inconclusive"
+    # (learned landing mean, SE, exact landing, control mean, SE); every branch: test_ch12_score.py
+    assert decide_score_and_trajectories(0.97, 0.01, 1.0, 0.0, 0.0) == "holds"
+    assert decide_score_and_trajectories(0.50, 0.01, 1.0, 0.0, 0.0) == "fails"
+    assert decide_score_and_trajectories(0.97, 0.01, 1.0, 0.95, 0.01) == "inconclusive"
 
 
 def test_decide_score_far_from_data():
