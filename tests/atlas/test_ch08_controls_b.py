@@ -95,3 +95,32 @@ def test_label_flip_calibrated_mixture_quick(tmp_path):
     assert n["control_outcome"] == "one-hot reached"
     assert n["control_p_true_mean"] > 1 - TOL and n["control_p_flip_mean"] < TOL
     _figs_exist(tmp_path, figs)
+
+
+# --- ch08.wrong_attractors (retrofit)
+
+def test_decide_wrong_attractors_each_branch():
+    from terrainlab.atlas.chapters.ch08.wrong_attractors import decide_wrong_attractors
+
+    assert decide_wrong_attractors(1, 1.0, 3, control_n_minima=3) == "fails"
+    assert decide_wrong_attractors(2, 1.0, 3, control_n_minima=3) == "holds"
+    assert decide_wrong_attractors(1, 0.5, 3, control_n_minima=3) == "inconclusive"  # starts lost elsewhere
+    assert decide_wrong_attractors(1, 1.0, 3, control_n_minima=1) == "inconclusive"  # control sees no 2nd minimum
+    assert decide_wrong_attractors(1, 1.0, 3) == "fails"  # without a control (old call)
+    with pytest.raises(ValueError, match="frac_converged_min"):
+        decide_wrong_attractors(1, 1.5, 3)
+    with pytest.raises(ValueError, match="control_n_minima"):
+        decide_wrong_attractors(1, 1.0, 3, control_n_minima=-1)
+
+
+def test_wrong_attractors_quick_with_control(tmp_path):
+    res, figs = run_one("ch08.wrong_attractors", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected
+    assert n["claim_kind"] == "theorem-check"
+    assert n["n_minima_cross_entropy"] == [1, 1, 1, 1] and n["n_minima_cross_entropy_orbit_endpoints"] == [1, 1, 1, 1]
+    assert min(n["frac_converged_to_q"]) == 1.0
+    # the control: the three-well energy has wrong attractors and the same measurement sees them
+    assert n["control_verdict"] == "holds" and n["control_n_minima"] == 3
+    assert n["control_frac_converged_to_deepest"] < 0.99
+    _figs_exist(tmp_path, figs)
