@@ -1,0 +1,57 @@
+"""ch05 experiments brought to issue 17 §2 (helper F): every branch of each decide function, and each
+quick run's verdict together with its control's outcome."""
+
+import pytest
+
+from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch05.bregman_pythagorean import (
+    CONTROL_MIN as BP_CONTROL_MIN,
+)
+from terrainlab.atlas.chapters.ch05.bregman_pythagorean import (
+    TOL as BP_TOL,
+)
+from terrainlab.atlas.chapters.ch05.bregman_pythagorean import (
+    decide_bregman_pythagorean,
+)
+
+discover()
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.bregman_pythagorean
+
+
+def test_decide_bregman_pythagorean_every_branch():
+    assert decide_bregman_pythagorean(1e-15, 1e-3, -0.5) == "holds"
+    assert decide_bregman_pythagorean(BP_TOL, -BP_TOL, -0.5) == "holds"
+    assert decide_bregman_pythagorean(10 * BP_TOL, 1e-3, -0.5) == "fails"  # affine equality broken
+    assert decide_bregman_pythagorean(1e-15, -10 * BP_TOL, -0.5) == "fails"  # convex slack negative
+    assert decide_bregman_pythagorean(1e-15, 1e-3, -BP_CONTROL_MIN) == "inconclusive"
+    assert decide_bregman_pythagorean(1e-15, 1e-3, 0.2) == "inconclusive"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "x", True, None])
+def test_decide_bregman_pythagorean_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="affine_max_abs"):
+        decide_bregman_pythagorean(bad, 0.0, -1.0)
+    with pytest.raises(ValueError, match="convex_min_slack"):
+        decide_bregman_pythagorean(0.0, bad, -1.0)
+    with pytest.raises(ValueError, match="control_min_slack"):
+        decide_bregman_pythagorean(0.0, 0.0, bad)
+    with pytest.raises(ValueError, match="affine_max_abs"):
+        decide_bregman_pythagorean(-1.0, 0.0, -1.0)
+
+
+def test_bregman_pythagorean_quick(tmp_path):
+    res, figs = run_one("ch05.bregman_pythagorean", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds"
+    assert n["claim_kind"] == "theorem-check"
+    assert len(n["seeds"]) >= 3
+    assert n["affine_I_max_abs_slack"] < 1e-12 and n["affine_M_max_abs_residual"] < 1e-12
+    assert n["halfspace_min_slack"] >= 0 and n["halfspace_frac_strict_mean"] > 0.99
+    # the controls: a non-convex set and the Euclidean projection both violate the inequality
+    assert n["control_verdict"] == "fails" and n["control_min_slack"] < -0.1
+    assert n["control_frac_violated_mean"] > 0.2
+    assert n["control_euclid_verdict"] == "fails" and n["control_euclid_frac_violated_mean"] > 0.2
+    assert any(f.endswith(".png") for f in figs)
