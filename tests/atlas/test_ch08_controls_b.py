@@ -124,3 +124,32 @@ def test_wrong_attractors_quick_with_control(tmp_path):
     assert n["control_verdict"] == "holds" and n["control_n_minima"] == 3
     assert n["control_frac_converged_to_deepest"] < 0.99
     _figs_exist(tmp_path, figs)
+
+
+# --- ch08.reward_creates_minima (retrofit)
+
+def test_decide_reward_creates_minima_each_branch():
+    from terrainlab.atlas.chapters.ch08.reward_creates_minima import decide_reward_creates_minima
+
+    assert decide_reward_creates_minima([2, 2, 3, 3], control_counts=[2, 2, 2]) == "fails"
+    assert decide_reward_creates_minima([2, 2, 2], control_counts=[2, 2]) == "holds"
+    assert decide_reward_creates_minima([2, 2, 3], control_counts=[2, 3]) == "inconclusive"  # control changed
+    assert decide_reward_creates_minima([2, 3]) == "fails"  # without a control (old call)
+    with pytest.raises(ValueError, match="counts"):
+        decide_reward_creates_minima([])
+    with pytest.raises(ValueError, match="control_counts"):
+        decide_reward_creates_minima([2], control_counts=[-1])
+
+
+def test_reward_creates_minima_quick_with_control(tmp_path):
+    res, figs = run_one("ch08.reward_creates_minima", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected
+    assert n["claim_kind"] == "theorem-check"
+    assert n["double_well"]["n_attractors"][0] == 2 and max(n["double_well"]["n_attractors"]) == 3
+    assert n["simplex"]["n_attractors"][0] == 3 and max(n["simplex"]["n_attractors"]) == 4
+    # the control: below the critical λ the count is preserved, and the rule says so
+    assert n["control_verdict"] == "holds" and set(n["control_n_attractors"]) == {2}
+    assert n["control_types_preserved"]
+    assert max(n["control_lambdas"]) < n["double_well"]["lambda_c_predicted"]
+    _figs_exist(tmp_path, figs)
