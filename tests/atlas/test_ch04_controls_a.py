@@ -8,8 +8,9 @@ import math
 
 import pytest
 
-from terrainlab.atlas import discover
+from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch04.edge_of_stability import decide_eos
+from terrainlab.atlas.chapters.ch04.flatness_bias import decide_flatness_bias
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -24,3 +25,22 @@ def test_decide_eos_branches():
     assert decide_eos(0.82, 0.02, 0.2, False) == "inconclusive"  # 0.8 inside mean ± 2 SE
     assert decide_eos(1.05, 0.01, 0.85, False) == "inconclusive"  # control at the edge as well
     assert decide_eos(1.05, 0.01, math.nan, False) == "inconclusive"
+
+
+def test_decide_flatness_bias_branches():
+    assert decide_flatness_bias(0.0, 0.38, 0.01) == "holds"
+    assert decide_flatness_bias(0.002, 0.38, 0.01) == "fails"  # one run settled in the sharp minimum
+    assert decide_flatness_bias(0.0, 0.01, 0.02) == "inconclusive"  # control not above 0 beyond 2 SE
+    assert decide_flatness_bias(0.0, 0.0) == "inconclusive"
+    with pytest.raises(ValueError, match="sharp_above"):
+        decide_flatness_bias(-0.1, 0.3)
+
+
+def test_flatness_bias_quick(tmp_path):
+    res, figs = run_one("ch04.flatness_bias", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "theorem-check"
+    assert n["max_sharp_fraction_eta_above_limit"] == 0 and len(n["seeds"]) == 3
+    assert n["control_verdict"] == "settles in sharp"
+    assert n["control_sharp_fraction_mean"] - 2 * n["control_sharp_fraction_se"] > 0.1
+    assert len(figs) == 2 and all((tmp_path / f).stat().st_size > 1000 for f in figs)
