@@ -150,3 +150,23 @@ def test_flat_minima_generalise_quick(tmp_path):
     assert n["control_gap_change_max"] == 0.0
     assert n["control_outcome"].startswith("same function")
     assert res.corrected and figs
+
+
+def test_helpers_name_bad_arguments():
+    from terrainlab.atlas.chapters.ch02._mlp import digits_split, mlp, train
+    from terrainlab.atlas.chapters.ch02.flat_minima_generalise import bootstrap_se
+
+    with pytest.raises(ValueError, match="^n_train"):
+        digits_split(1500, 500)
+    with pytest.raises(ValueError, match="^widths must"):
+        mlp((64,), 0)
+    net = mlp((64, 4, 10), 0)
+    X, y = digits_split(20, 10)[:2]
+    with pytest.raises(ValueError, match="^steps must"):
+        train(net, X, y, steps=0)
+    with pytest.raises(ValueError, match="^batch_size must"):
+        train(net, X, y, steps=1, batch_size=50)
+    with pytest.raises(ValueError, match="^alpha must"):
+        rescaled(net, 0.0)
+    with pytest.raises(ValueError, match="^n_boot must"):
+        bootstrap_se([1, 2, 3], [1, 2, 3], 1, 0)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from terrainlab.atlas.chapters._digits import centred_digits, default_init_
+from terrainlab.core.validate import check_int
 from terrainlab.optim import Adam
 
 N_DIGITS = 1797  # scikit-learn's digits: all of them
@@ -36,6 +37,9 @@ def digits_split(n_train: int, n_test: int):
 def mlp(widths, seed: int) -> nn.Sequential:
     """``Linear → ReLU → … → Linear`` with the given widths, PyTorch's default initialisation drawn from
     ``seed`` (no global random state)."""
+    if not isinstance(widths, (list, tuple)) or len(widths) < 2 or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        raise ValueError(f"widths must be a list or tuple of ≥ 2 positive ints, got {widths!r}")
     layers: list[nn.Module] = []
     for i in range(len(widths) - 1):
         layers.append(nn.Linear(widths[i], widths[i + 1]))
@@ -62,6 +66,10 @@ def train(net: nn.Module, X, y, *, steps: int, lr: float = 3e-3, batch_size: int
     epoch from ``seed``. With ``loss_target``, stops at the first check (every ``check_every`` steps) where
     the full-batch training loss is below it, and returns ``(loss, steps taken)``; without, returns the
     last full-batch training loss."""
+    check_int(steps, "steps", minimum=1)
+    check_int(check_every, "check_every", minimum=1)
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", minimum=1, maximum=len(y))
     opt = optimizer(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     n = len(y)

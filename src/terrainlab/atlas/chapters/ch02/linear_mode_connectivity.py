@@ -90,7 +90,7 @@ def decide_linear_mode_connectivity(raw_mean: float, raw_se: float, aligned_mean
 
 def _sizes(quick: bool) -> dict:
     if quick:
-        return dict(width=32, steps=60, n_train=300, n_test=300)
+        return dict(width=32, steps=50, n_train=200, n_test=300)
     return dict(width=32, steps=150, n_train=800, n_test=997)
 
 
