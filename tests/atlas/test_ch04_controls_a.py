@@ -11,6 +11,7 @@ import pytest
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch04.edge_of_stability import decide_eos
 from terrainlab.atlas.chapters.ch04.flatness_bias import decide_flatness_bias
+from terrainlab.atlas.chapters.ch04.gd_bifurcation import decide_gd_bifurcation
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,3 +45,19 @@ def test_flatness_bias_quick(tmp_path):
     assert n["control_verdict"] == "settles in sharp"
     assert n["control_sharp_fraction_mean"] - 2 * n["control_sharp_fraction_se"] > 0.1
     assert len(figs) == 2 and all((tmp_path / f).stat().st_size > 1000 for f in figs)
+
+
+def test_decide_gd_bifurcation_branches():
+    assert decide_gd_bifurcation(0.001, 4, True, 20.0, control_converged=1.0) == "holds-with-correction"
+    assert decide_gd_bifurcation(0.001, 1, False, 20.0, control_converged=1.0) == "holds"
+    assert decide_gd_bifurcation(0.1, 4, True, 20.0, control_converged=1.0) == "fails"
+    assert decide_gd_bifurcation(0.001, 4, True, 20.0, control_converged=0.95) == "inconclusive"  # control
+    assert decide_gd_bifurcation(math.nan, 0, False, 20.0) == "inconclusive"
+
+
+def test_gd_bifurcation_quick_with_control(tmp_path):
+    res, _ = run_one("ch04.gd_bifurcation", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction" and n["claim_kind"] == "theorem-check"
+    assert n["control_rows"] > 50 and n["control_converged_fraction"] == 1.0
+    assert n["control_max_lyapunov"] < 0 and n["control_verdict"] == "converges to the fixed point"

@@ -7,6 +7,18 @@ Lyapunov exponent of every orbit and the GD-map multipliers 1 − ηL''(θ*) at 
 (``find_fixed_points`` on the GD map). Linear theory predicts the first period doubling of each
 well at η = 2/L''(θ*) (multiplier −1); beyond it the orbit diagram shows whether there is one
 "oscillation" regime or a cascade of period doublings into chaos (May 1976; Feigenbaum 1978).
+
+A theorem-check (``claim_kind``): the map is deterministic and the first doubling is where linear
+stability of the GD map puts it; the computation shows what lies beyond it.
+
+Control: the same orbit classification below the first period doubling (every grid η <
+``CONTROL_MARGIN``·2/L''(θ*) of the right well) must find convergence to the fixed point θ* (period 1,
+|θ − θ*| < ``CONTROL_TOL`` after burn-in) at every such η; otherwise the classifier could have
+reported doublings that are not there and the verdict is inconclusive.
+
+Verdict (:func:`decide_gd_bifurcation`): inconclusive if the control fails or no doubling is found;
+fails if the first doubling is off 2/L'' by > ``PD_TOL`` or there is no slow regime; holds-with-
+correction if ≥ 2 doublings and chaos follow; holds otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import math
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.chapters._digits import one_thread
 from terrainlab.core import as_map
 from terrainlab.dynamics import find_fixed_points, orbit_diagram, period_doubling_points
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure
@@ -23,6 +36,9 @@ from terrainlab.terrains import get
 
 D64 = torch.float64
 PD_TOL = 0.02  # relative distance between the measured and predicted first period doubling
+CONTROL_MARGIN = 0.98  # control rows: η below this fraction of the predicted first doubling
+CONTROL_TOL = 1e-6  # ... where the orbit must sit on the minimum
+CONTROL_MIN = 1.0  # fraction of control rows that must converge to θ*
 
 
 def gd_family(x: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
@@ -30,13 +46,18 @@ def gd_family(x: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
 
 
 def decide_gd_bifurcation(pd_rel_err: float, n_doublings: int, chaos: bool, slow_ratio: float,
-                          pd_tol: float = PD_TOL) -> str:
+                          pd_tol: float = PD_TOL, control_converged: float = CONTROL_MIN) -> str:
     """The three-regime picture (slow → stable → oscillation): ``fails`` if the first period doubling
     is not where linear stability puts it (or there is no slow regime: slow_ratio ≤ 2 means the
     contraction at the smallest η is not much slower than at the best η); ``holds`` if beyond it
     there is a single oscillation regime; ``holds-with-correction`` if the oscillation regime is
-    itself a cascade (≥ 2 doublings) reaching chaos."""
-    if not math.isfinite(pd_rel_err):
+    itself a cascade (≥ 2 doublings) reaching chaos. ``control_converged``: the fraction of η below the
+    first doubling where the orbit converged to θ*; below ``CONTROL_MIN`` the verdict is inconclusive.
+
+    >>> decide_gd_bifurcation(0.001, 4, True, 20.0), decide_gd_bifurcation(0.001, 4, True, 20.0, control_converged=0.9)
+    ('holds-with-correction', 'inconclusive')
+    """
+    if not math.isfinite(pd_rel_err) or not control_converged >= CONTROL_MIN:
         return "inconclusive"
     if pd_rel_err > pd_tol or slow_ratio <= 2:
         return "fails"
@@ -53,6 +74,11 @@ def decide_gd_bifurcation(pd_rel_err: float, n_doublings: int, chaos: bool, slow
           "convergence to oscillation (the ch04 bifurcation figure).",
 )
 def gd_bifurcation(ctx: Context) -> Result:
+    with one_thread():  # small batched maps: one thread is faster on a loaded host
+        return _gd_bifurcation(ctx)
+
+
+def _gd_bifurcation(ctx: Context) -> Result:
     terrain = get("double_well_1d")
 
     def F(s, t=0.0):  # −L'(θ) in closed form; checked against the catalogue terrain by autograd
@@ -105,6 +131,13 @@ def gd_bifurcation(ctx: Context) -> Result:
         }
     r = results[m_r]
     rl = results[minima[0]]
+    # control: below the right well's first doubling every orbit must sit on θ* (period 1)
+    j_r = len(minima) - 1
+    ctrl_rows = [i for i in range(n_eta) if float(etas[i]) < CONTROL_MARGIN * pd_pred[m_r]]
+    ctrl_ok = [od.labels[i][j_r] == "converged"
+               and float((od.orbits[i, j_r, :, 0] - m_r).abs().max()) < CONTROL_TOL for i in ctrl_rows]
+    ctrl_frac = sum(ctrl_ok) / len(ctrl_rows) if ctrl_rows else 0.0
+    ctrl_lyap_max = float(od.lyapunov[ctrl_rows, j_r].max()) if ctrl_rows else math.nan
     feig = ((r["doublings"][1] - r["doublings"][0]) / (r["doublings"][2] - r["doublings"][1])
             if r["n_doublings"] >= 3 else math.nan)
 
@@ -116,6 +149,8 @@ def gd_bifurcation(ctx: Context) -> Result:
         ax.plot(x.ravel(), orb[:, j, :, 0].ravel(), ",", color=col, alpha=0.5, rasterized=True)
         ax.plot([], [], ".", color=col, label=f"start near θ* = {m:.3f}")
         ax.axvline(pd_pred[m], color=col, ls="--", lw=0.7)
+    ax.axvspan(float(etas[0]), CONTROL_MARGIN * pd_pred[m_r], color="0.9", lw=0, zorder=0)
+    ax.text(0.01, 3.3, f"control: {100 * ctrl_frac:.0f}% of η converge", fontsize=6)
     ax.set_ylim(-4, 4)
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("θ after burn-in")
@@ -146,8 +181,14 @@ def gd_bifurcation(ctx: Context) -> Result:
     ax.legend(fontsize=6, loc="upper left")
     ctx.savefig(fig, "gd_bifurcation")
 
-    verdict = decide_gd_bifurcation(r["pd_rel_err"], r["n_doublings"], math.isfinite(r["chaos_onset"]), slow_ratio)
+    verdict = decide_gd_bifurcation(r["pd_rel_err"], r["n_doublings"], math.isfinite(r["chaos_onset"]), slow_ratio,
+                                    control_converged=ctrl_frac)
     numbers = {
+        "claim_kind": "theorem-check",
+        "control": f"right well, every grid η < {CONTROL_MARGIN}·2/L''(θ*): orbit converged to θ* (period 1)",
+        "control_rows": len(ctrl_rows), "control_converged_fraction": ctrl_frac,
+        "control_max_lyapunov": ctrl_lyap_max,
+        "control_verdict": "converges to the fixed point" if ctrl_frac >= CONTROL_MIN else "does not converge",
         "minima": minima, "curvatures": [curv[m] for m in minima],
         "right_well": r, "left_well": rl, "feigenbaum_ratio_estimate": feig,
         "slow_ratio_steps_smallest_eta_over_half_one_step": slow_ratio,
@@ -168,12 +209,15 @@ def gd_bifurcation(ctx: Context) -> Result:
            else f"and no divergence up to η = {float(etas[-1]):.2f}")
         + f" (left well: doublings from {rl['pd_measured']:.4f}, chaos from "
         f"{rl['chaos_onset']:.3f}, divergence from {rl['divergence_onset']:.3f}). The two wells bifurcate at different η, so which regime GD is in also "
-        f"depends on where it starts."
+        f"depends on where it starts. Control: below the right well's first doubling ({len(ctrl_rows)} grid η < "
+        f"{CONTROL_MARGIN}·2/L'') the orbit converged to θ* at {100 * ctrl_frac:.0f}% of them (largest Lyapunov "
+        f"exponent there {ctrl_lyap_max:.3f} < 0)."
     )
     return Result(
         verdict=verdict, numbers=numbers,
         threshold=f"first period doubling within {PD_TOL:.0%} of 2/L''(θ*); slow regime: step-count ratio > 2; "
-                  "correction needed if ≥ 2 doublings and chaos follow",
+                  "correction needed if ≥ 2 doublings and chaos follow; control: converged to θ* at every η < "
+                  f"{CONTROL_MARGIN}·2/L''(θ*), else inconclusive",
         explanation=expl,
         corrected=None if verdict != "holds-with-correction" else
         "As η grows GD goes slow → fast (η = 1/L'') → oscillating convergence → period 2 at η = 2/L'' → "
