@@ -9,6 +9,7 @@ from terrainlab.atlas.chapters.ch03.bumpy_bowl_critical_points import (
     decide_bumpy_bowl_critical_points,
 )
 from terrainlab.atlas.chapters.ch03.euler_steps import decide_euler_limit
+from terrainlab.atlas.chapters.ch03.landscape_slices import decide_landscape
 from terrainlab.atlas.chapters.ch03.momentum_as_physics import (
     decide_momentum_physics,
     naive_mapping,
@@ -136,3 +137,35 @@ def test_nearest_minimum_quick_verdict_and_control(tmp_path):
     assert res.verdict == "fails" and n["claim_kind"] == "theorem-check"
     assert n["control_verdict"] == "holds" and n["control_mismatch_fraction"] == 0.0
     assert n["flow_regime_mismatch_fraction"] > 0.04  # the book's well mismatches even in the flow regime
+
+
+# ---------------------------------------------------------------- ch03.landscape_slices
+def test_decide_landscape_every_branch():
+    d = decide_landscape
+    ctl = {"control_ratio": 1.17, "control_ratio_se": 0.01}
+    assert d(2.0, 0.95, 0.02, **ctl) == "holds"
+    assert d(150.0, 0.95, 0.02, ratio_se=10.0, **ctl) == "holds-with-correction"
+    assert d(150.0, 0.4, 0.02, **ctl) == "fails"  # the PCA plane misses the path
+    assert d(150.0, 0.95, 0.5, **ctl) == "fails"  # the surface misses the loss along the path
+    # a threshold inside mean ± 2 SE
+    assert d(3.5, 0.95, 0.02, ratio_se=0.5, **ctl) == "inconclusive"
+    assert d(150.0, 0.82, 0.02, pca_se=0.05, **ctl) == "inconclusive"
+    assert d(150.0, 0.95, 0.09, gap_se=0.01, **ctl) == "inconclusive"
+    assert d(math.inf, 0.95, 0.02, ratio_se=math.nan, **ctl) == "inconclusive"
+    # the control (an isotropic terrain) must read below the threshold
+    assert d(150.0, 0.95, 0.02, control_ratio=5.0) == "inconclusive"
+    assert d(150.0, 0.95, 0.02, control_ratio=2.8, control_ratio_se=0.2) == "inconclusive"
+    with pytest.raises(ValueError, match="ratio_se"):
+        d(2.0, 0.95, 0.02, ratio_se=-1.0)
+
+
+def test_landscape_slices_quick_verdict_and_control(tmp_path):
+    res, figs = run_one("ch03.landscape_slices", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction" and n["claim_kind"] == "empirical"
+    assert len(n["per_seed"]) == 3 and len(n["seeds"]) == 3
+    assert n["curvature_ratio_mean"] - 2 * n["curvature_ratio_se"] > 3.0
+    assert n["pca_explained_variance_mean"] - 2 * n["pca_explained_variance_se"] > 0.8
+    assert n["control_random_slices_see_curvature"] is True
+    assert n["control_curvature_ratio_mean"] + 2 * n["control_curvature_ratio_se"] < 3.0
+    assert len(figs) == 4
