@@ -55,3 +55,37 @@ def test_bregman_pythagorean_quick(tmp_path):
     assert n["control_frac_violated_mean"] > 0.2
     assert n["control_euclid_verdict"] == "fails" and n["control_euclid_frac_violated_mean"] > 0.2
     assert any(f.endswith(".png") for f in figs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.yonglin_limit_audit
+
+
+def test_decide_yonglin_audit_every_branch():
+    from terrainlab.atlas.chapters.ch05.yonglin_limit_audit import FRAC_TOL, decide_yonglin_audit
+
+    ok = (0.0, 0.0, 0)
+    assert decide_yonglin_audit(0.0, 0.0, 0, control=ok) == "holds"
+    assert decide_yonglin_audit(FRAC_TOL, FRAC_TOL, 0, control=ok) == "holds"
+    assert decide_yonglin_audit(0.16, 0.0, 0, control=ok) == "fails"
+    assert decide_yonglin_audit(0.0, 0.07, 0, control=ok) == "fails"
+    assert decide_yonglin_audit(0.0, 0.0, 1, control=ok) == "fails"
+    assert decide_yonglin_audit(0.16, 0.07, 10, control=(0.0, 0.0, 3)) == "inconclusive"
+    assert decide_yonglin_audit(0.0, 0.0, 0, control=(0.2, 0.0, 0)) == "inconclusive"
+    for bad, name in (((-0.1, 0.0, 0), "frac_pair_gt1"), ((0.0, 1.5, 0), "frac_energy_gt1"),
+                      ((0.0, 0.0, -1), "n_cycles"), ((0.0, 0.0, 1.0), "n_cycles")):
+        with pytest.raises(ValueError, match=name):
+            decide_yonglin_audit(*bad, control=ok)
+    with pytest.raises(ValueError, match="control"):
+        decide_yonglin_audit(0.0, 0.0, 0, control=(0.0, 0.0))
+
+
+def test_yonglin_limit_audit_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch05.yonglin_limit_audit", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and n["claim_kind"] == "theorem-check"
+    assert n["pair_ratio_frac_gt1"] > 0.05 and n["n_cycles"] > 0
+    # the control, a true KL contraction, passes the same audit
+    assert n["control_verdict"] == "holds"
+    assert n["control_pair_ratio_frac_gt1"] == 0 and n["control_n_cycles"] == 0
+    assert n["control_pair_ratio_sup"] <= 1 - n["control_eta"] + 1e-12
