@@ -258,7 +258,7 @@ def flat_minima_generalise(ctx: Context) -> Result:
             + f". The rank correlation of sharpness with the error gap is ρ = {rho:.2f} ± {rho_se:.2f} (with the "
             f"cross-entropy gap {rho_loss:.2f} ± {rho_loss_se:.2f}): here the flatter minima (small batches) do not "
             f"generalise better. Control (Dinh et al. 2017): rescaling the full-batch nets of {len(ctrl)} seed(s) by α ∈ {alphas} leaves "
-            f"its function unchanged (relative logit change {fn_change:.1e}, gap change {gap_change:.1g}) while λ_max "
+            f"their function unchanged (relative logit change {fn_change:.1e}, gap change {gap_change:.1g}) while λ_max "
             f"spreads by ×{spread:.0f} or more — raw sharpness is not a property of the function, so it cannot be what "
             "generalisation depends on."
         ),

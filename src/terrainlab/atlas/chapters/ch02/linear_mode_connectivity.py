@@ -132,6 +132,8 @@ def measure_pair(seed: int, sz: dict, data: tuple) -> dict:
         "perm_raw": perm_raw, "perm_aligned": perm_al, "aligned_same_function": same_fn,
         "test_error_a": evaluate(a, Xte, yte)[1], "test_error_b": evaluate(b, Xte, yte)[1],
         "dist_raw": dist(b), "dist_aligned": dist(aligned), "dist_perm": dist(pa),
+        "dist_children": float((torch.nn.utils.parameters_to_vector(c1.parameters())
+                                - torch.nn.utils.parameters_to_vector(c2.parameters())).detach().norm()),
     }
 
 
@@ -211,6 +213,7 @@ def linear_mode_connectivity(ctx: Context) -> Result:
         "param_distance_aligned_mean": dist_al,
         "aligned_function_change_max": max(m["aligned_same_function"] for m in ms),
         "control_shared_init_barrier_mean": sh_m,
+        "control_shared_init_distance_mean": mean_se([m["dist_children"] for m in ms])[0],
         "control_shared_init_barrier_se": sh_s,
         "control_permuted_barrier_raw_mean": pr_m,
         "control_permuted_barrier_raw_se": pr_s,
@@ -231,8 +234,9 @@ def linear_mode_connectivity(ctx: Context) -> Result:
             f"have a loss barrier of {raw_m:.3f} ± {raw_s:.3f} nats on the straight line between them (test-error "
             f"barrier {rerr_m:.3f} ± {rerr_s:.3f}). After weight matching B's hidden units to A's (same function; "
             f"parameter distance {dist_raw:.1f} → {dist_al:.1f}) the barrier is {al_m:.3f} ± {al_s:.3f} nats "
-            f"(test error {aerr_m:.3f} ± {aerr_s:.3f}). Controls: two fine-tunes of one parent have no barrier "
-            f"without alignment ({sh_m:.4f} ± {sh_s:.4f}); a permuted copy of A — the same function — shows a "
+            f"(test error {aerr_m:.3f} ± {aerr_s:.3f}). Controls: two fine-tunes of one parent (parameter distance "
+            f"{numbers['control_shared_init_distance_mean']:.1f} apart) have no barrier without alignment "
+            f"({sh_m:.4f} ± {sh_s:.4f}); a permuted copy of A — the same function — shows a "
             f"barrier of {pr_m:.3f} ± {pr_s:.3f} before alignment and {perm_aligned_max:.1e} after, so the "
             "wall between independent nets is the permutation symmetry, not separate valleys."
         ),
