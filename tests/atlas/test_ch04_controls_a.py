@@ -12,6 +12,7 @@ from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch04.edge_of_stability import decide_eos
 from terrainlab.atlas.chapters.ch04.flatness_bias import decide_flatness_bias
 from terrainlab.atlas.chapters.ch04.gd_bifurcation import decide_gd_bifurcation
+from terrainlab.atlas.chapters.ch04.learning_rate_stability import decide_critical_damping
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,3 +62,19 @@ def test_gd_bifurcation_quick_with_control(tmp_path):
     assert res.verdict == "holds-with-correction" and n["claim_kind"] == "theorem-check"
     assert n["control_rows"] > 50 and n["control_converged_fraction"] == 1.0
     assert n["control_max_lyapunov"] < 0 and n["control_verdict"] == "converges to the fixed point"
+
+
+def test_decide_critical_damping_branches():
+    assert decide_critical_damping(1.0, control_residual=0.0) == "fails"
+    assert decide_critical_damping(0.0, control_residual=0.0) == "holds"
+    assert decide_critical_damping(1.0, control_residual=0.5) == "inconclusive"  # control not one step
+    with pytest.raises(ValueError, match="control_residual"):
+        decide_critical_damping(1.0, control_residual=math.nan)
+
+
+def test_learning_rate_stability_quick_with_control(tmp_path):
+    res, _ = run_one("ch04.learning_rate_stability", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and n["claim_kind"] == "theorem-check"
+    assert n["one_step_ratio"]["0.5"] == pytest.approx(1.0, abs=1e-12)
+    assert n["control_one_step_ratio"] <= 1e-6 and n["control_verdict"] == "one step to the minimum"
