@@ -184,16 +184,16 @@ def linear_probes(ctx: Context) -> Result:
     ax.axhline(0.1, color="k", ls=":", lw=0.8, label="chance (10 classes)")
     ax.set_xticks(xs, names, fontsize=6)
     ax.set_ylabel("linear-probe accuracy, held-out digits")
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"f = {f_m:.2f} ± {f_s:.2f} of the trained gain is there at init — {verdict}", fontsize=7)
-    ax.legend(frameon=False, fontsize=6, loc="upper right")
+    ax.set_ylim(0, 1.22)
+    ax.set_title(f"share of the trained gain already at init f = {f_m:.2f} ± {f_s:.2f}: {verdict}", fontsize=7)
+    ax.legend(frameon=False, fontsize=6, loc="upper center", ncol=2)
     P, yn = P[:N_SCATTER], yte.numpy()[:N_SCATTER]
     cols = list(OKABE_ITO) + ["#999999", "#8C510A"]  # ten distinct colours
     for c in range(10):
         ax2.scatter(P[yn == c, 0], P[yn == c, 1], s=3, color=cols[c % len(cols)], label=str(c))
     ax2.set_xlabel("PC 1")
     ax2.set_ylabel("PC 2")
-    ax2.set_title(f"Random-init hidden layer (seed {seeds[0]}, {len(P)} held-out digits), top 2 PCs: classes already partly separate", fontsize=7)
+    ax2.set_title(f"random-init features (seed {seeds[0]}, {len(P)} held-out digits), top 2 PCs", fontsize=7)
     ax2.legend(frameon=False, fontsize=5, ncol=2, markerscale=2, title="digit", title_fontsize=5)
     ctx.savefig(fig, "linear_probes")
 
