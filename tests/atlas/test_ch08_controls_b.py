@@ -153,3 +153,36 @@ def test_reward_creates_minima_quick_with_control(tmp_path):
     assert n["control_types_preserved"]
     assert max(n["control_lambdas"]) < n["double_well"]["lambda_c_predicted"]
     _figs_exist(tmp_path, figs)
+
+
+# --- ch08.verifier_threshold (retrofit)
+
+def test_decide_verifier_threshold_each_branch():
+    from terrainlab.atlas.chapters.ch08.verifier_threshold import decide_verifier_threshold
+
+    assert decide_verifier_threshold(1.24, 6.25, control_ratio=1.12) == "fails"
+    assert decide_verifier_threshold(1.24, 1.3, control_ratio=1.12) == "holds"
+    assert decide_verifier_threshold(1.24, 6.25, control_ratio=5.0) == "inconclusive"  # control off
+    assert decide_verifier_threshold(1.24, 6.25, control_ratio=float("nan")) == "inconclusive"  # no control fold
+    assert decide_verifier_threshold(float("nan"), 6.25, control_ratio=1.0) == "fails"  # no fold, book predicts one
+    assert decide_verifier_threshold(float("nan"), float("inf")) == "inconclusive"
+    assert decide_verifier_threshold(1.24, 6.25) == "fails"  # without a control (old call)
+    with pytest.raises(ValueError, match="eta_book"):
+        decide_verifier_threshold(1.24, "6")
+    with pytest.raises(ValueError, match="control_ratio"):
+        decide_verifier_threshold(1.24, 6.25, control_ratio="1")
+
+
+def test_verifier_threshold_quick_with_control(tmp_path):
+    from terrainlab.atlas.chapters.ch08.verifier_threshold import RATIO_TOL
+
+    res, figs = run_one("ch08.verifier_threshold", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected
+    assert n["claim_kind"] == "theorem-check"
+    assert abs(n["double_well"]["eta_fold"] - 1.2396) < 1e-3 and n["double_well"]["ratio"] > 4
+    assert n["simplex"]["ratio"] > 2
+    # the control: linear to the basin edge, the book's threshold is right and the rule says so
+    assert n["control_verdict"] == "holds" and abs(n["control_ratio"] - 1) < RATIO_TOL
+    assert abs(n["control_eta_fold"] - 1.778) < 1e-2 and n["control_eta_book"] == 2.0
+    _figs_exist(tmp_path, figs)
