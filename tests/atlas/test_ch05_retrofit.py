@@ -89,3 +89,35 @@ def test_yonglin_limit_audit_quick_verdict_and_control(tmp_path):
     assert n["control_verdict"] == "holds"
     assert n["control_pair_ratio_frac_gt1"] == 0 and n["control_n_cycles"] == 0
     assert n["control_pair_ratio_sup"] <= 1 - n["control_eta"] + 1e-12
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.eta_max_values
+
+
+def test_decide_eta_max_values_every_branch():
+    from terrainlab.atlas.chapters.ch05.eta_max_values import INVARIANCE_TOL, decide_eta_max_values
+
+    assert decide_eta_max_values(2 / 9, 0.5, 1.2, 1.0) == "holds"
+    assert decide_eta_max_values(2 / 9, 0.5, 1 / 1.2, 1.0) == "holds"
+    assert decide_eta_max_values(2 / 3, 0.5, 1.2, 1.0) == "fails"  # the value
+    assert decide_eta_max_values(2 / 9, -0.7, 1.2, 1.0) == "fails"  # confidence
+    assert decide_eta_max_values(2 / 9, 0.5, 24.0, 1.0) == "fails"  # coordinates
+    assert decide_eta_max_values(2 / 9, 0.5, 0.04, 1.0) == "fails"
+    assert decide_eta_max_values(2 / 9, 0.5, 1.2, 2 * INVARIANCE_TOL) == "inconclusive"
+    assert decide_eta_max_values(2 / 3, -0.7, 24.0, float("nan")) == "inconclusive"
+    for args, name in (((None, 0.5, 1.2, 1.0), "eta_uniform"), ((2 / 9, "x", 1.2, 1.0), "corr_confidence"),
+                       ((2 / 9, 0.5, True, 1.0), "coord_ratio"), ((2 / 9, 0.5, -1.0, 1.0), "coord_ratio"),
+                       ((2 / 9, 0.5, 1.2, None), "control_ratio")):
+        with pytest.raises(ValueError, match=name):
+            decide_eta_max_values(*args)
+
+
+def test_eta_max_values_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch05.eta_max_values", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected and n["claim_kind"] == "theorem-check"
+    assert n["coordinate_verdict"] == "not invariant" and n["logit_over_p_ratio"] > 10
+    # the control: the natural gradient's threshold is the same in both coordinates
+    assert n["control_verdict"] == "invariant"
+    assert abs(n["control_ratio_natural_logit_over_p"] - 1) < 0.1
