@@ -200,17 +200,18 @@ def _check_filter(page, exps):
             "article.card[hidden]", "as => [...new Set(as.map(a => a.dataset.verdict))]")
         assert hidden_verdicts == [verdict]
         page.check(f"form#filter input[name=verdict][value='{verdict}']")
-    # the kind filter: only LABELLED says its kind ("mathematical": a theorem check); the hostile
-    # entry's odd label and the experiments without one are "unlabelled"
+    # the kind filter: LABELLED ("mathematical": a theorem check) and the two FAST experiments that say
+    # "theorem-check" keep their cards; the hostile entry's odd label and ch90.fixture_ok are "unlabelled"
     page.uncheck("form#filter input[name=kind][value='unlabelled']")
-    assert _visible_ids(page) == ["exp-ch04.labelled_theorem"]
+    assert sorted(_visible_ids(page)) == ["exp-ch03.nearest_minimum", "exp-ch04.elastic_net_kink",
+                                          "exp-ch04.labelled_theorem"]
     page.uncheck("form#filter input[name=kind][value='theorem-check']")
     assert _visible_ids(page) == []
     page.check("form#filter input[name=kind][value='theorem-check']")
-    # a chapter with nothing left says so, and its link is dimmed; chapter 4 keeps its theorem check
+    # a chapter with nothing left says so, and its link is dimmed; chapters 3 and 4 keep their theorem checks
     empty = page.eval_on_selector_all("section.chapter.empty", "ss => ss.map(s => s.id)")
     dim = page.eval_on_selector_all("nav.bar a.dim", "as => as.map(a => a.getAttribute('href').slice(1))")
-    chapters = sorted({f"chapter-{e['chapter']}" for e in exps} - {"chapter-4"})
+    chapters = sorted({f"chapter-{e['chapter']}" for e in exps} - {"chapter-3", "chapter-4"})
     assert sorted(empty) == sorted(dim) == chapters
     page.click("#show-all")
     assert len(_visible_ids(page)) == len(exps)

@@ -169,7 +169,7 @@ def measure_seed(seed: int, Xtr, ytr, Xte, *, steps: int, masks: int, p: float =
     "equal the expected training-time network.",
 )
 def dropout_rescaling(ctx: Context) -> Result:
-    steps, masks, n_test = (40, 1500, 16) if ctx.quick else (300, 2000, 30)
+    steps, masks, n_test = (30, 1200, 12) if ctx.quick else (300, 2000, 30)
     Xtr, ytr, Xte, _ = digits_split(N_TRAIN, n_test)
     with one_thread():
         runs = [measure_seed(ctx.seed + i, Xtr, ytr, Xte, steps=steps, masks=masks) for i in range(N_SEEDS)]
