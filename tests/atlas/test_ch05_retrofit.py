@@ -121,3 +121,37 @@ def test_eta_max_values_quick_verdict_and_control(tmp_path):
     # the control: the natural gradient's threshold is the same in both coordinates
     assert n["control_verdict"] == "invariant"
     assert abs(n["control_ratio_natural_logit_over_p"] - 1) < 0.1
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.mirror_vs_projected
+
+
+def test_decide_mirror_vs_projected_every_branch():
+    from terrainlab.atlas.chapters.ch05.mirror_vs_projected import decide_mirror_vs_projected as d
+
+    assert d(True, True, 0.99, 0.0, 0.0, 20.0) == "holds"
+    assert d(True, True, 0.99, 0.13, 0.02, 20.0) == "holds-with-correction"
+    assert d(True, True, 0.99, 0.01, 0.01, 20.0) == "inconclusive"  # 0 inside mean ± 2 SE
+    assert d(True, False, 0.99, 0.0, 0.0, 20.0) == "fails"
+    assert d(False, True, 0.99, 0.0, 0.0, 20.0) == "fails"
+    assert d(True, True, 1.5, 0.0, 0.0, 20.0) == "fails"
+    assert d(True, True, 0.99, 0.0, 0.0, 1.0) == "inconclusive"  # the control stays within the bound
+    for args, name in (((1, True, 0.99, 0.0, 0.0, 20.0), "eg_converged"),
+                       ((True, None, 0.99, 0.0, 0.0, 20.0), "eg_interior"),
+                       ((True, True, -1.0, 0.0, 0.0, 20.0), "rel_move_ratio"),
+                       ((True, True, 0.99, float("nan"), 0.0, 20.0), "eg_edge_fail_frac"),
+                       ((True, True, 0.99, 0.0, -0.1, 20.0), "eg_edge_fail_se"),
+                       ((True, True, 0.99, 0.0, 0.0, "x"), "control_rel_move_ratio")):
+        with pytest.raises(ValueError, match=name):
+            d(*args)
+
+
+def test_mirror_vs_projected_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch05.mirror_vs_projected", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction" and res.corrected and n["claim_kind"] == "empirical"
+    assert len(n["seeds"]) == 3 and n["eg_kl_fail_fraction_mean"] - 2 * n["eg_kl_fail_fraction_se"] > 0
+    # the control: projected GD breaks the relative-move bound that EG keeps
+    assert n["control_verdict"] == "fails" and n["control_pg_rel_move_ratio"] > 10
+    assert n["eg_rel_move_max"] <= n["eg_rel_move_bound"] * (1 + 1e-9)
