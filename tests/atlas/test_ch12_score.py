@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch12 import reverse_diffusion_is_gradient_descent as rd
 from terrainlab.atlas.chapters.ch12 import score_and_trajectories as st
 
 NAN = float("nan")
@@ -70,3 +71,47 @@ def test_score_and_trajectories_quick(tmp_path):
     assert n["relative_score_error_learned_vs_exact"]["0.3"] < 0.1 < n["control_relative_score_error"]["0.3"]
     assert n["field_cos_learned_vs_exact"] > 0.9 > n["control_field_cos_vs_exact"]
     assert all(math.isfinite(v["weight_error"]) for v in n["samplers"].values())
+
+
+# ---------------------------------------------------------------- ch12.reverse_diffusion_is_gradient_descent
+def test_decide_reverse_is_gd_every_branch():
+    d = rd.decide_reverse_is_gd
+    assert d(1.0, 0.0, 1.0, 0.0, 0.0, 0.0) == "holds"                          # an exact gradient flow
+    assert d(0.77, 0.56, 0.98, 0.001, 0.49, 0.001) == "holds-with-correction"  # descent, not GD
+    assert d(1.0, 0.0, 1.0, 0.0, 0.49, 0.001) == "holds-with-correction"       # parallel, but noise
+    assert d(-0.1, 1.1, 0.69, 0.002, 0.40, 0.01) == "fails"                     # not even descent
+    assert d(0.77, 0.56, 0.91, 0.01, 0.49, 0.001) == "inconclusive"            # 0.9 inside 0.91 ± 0.02
+    assert d(1.0, 0.0, 1.0, 0.0, 0.04, 0.01) == "inconclusive"                 # 0.05 inside 0.04 ± 0.02
+    assert d(NAN, 0.0, 1.0, 0.0, 0.0, 0.0) == "inconclusive"
+    # the control (VE PF-ODE) must read holds, else nothing is decided
+    assert d(0.77, 0.56, 0.98, 0.001, 0.49, 0.001, control_verdict="holds") == "holds-with-correction"
+    assert d(0.77, 0.56, 0.98, 0.001, 0.49, 0.001, control_verdict="holds-with-correction") == "inconclusive"
+    with pytest.raises(ValueError, match="control_verdict"):
+        d(1.0, 0.0, 1.0, 0.0, 0.0, 0.0, control_verdict="maybe")
+
+
+def test_count_minima_and_bad_input():
+    count_minima = rd.count_minima
+    x = torch.linspace(-2, 2, 41)
+    X, Y = torch.meshgrid(x, x, indexing="xy")
+    assert count_minima(((X**2 - 1) ** 2 + Y**2).numpy()) == 2     # double well
+    assert count_minima((X**2 + Y**2).numpy()) == 1
+    with pytest.raises(ValueError, match="values"):
+        count_minima(torch.zeros(5).numpy())
+
+
+def test_reverse_diffusion_is_gradient_descent_quick(tmp_path):
+    res = _run("ch12.reverse_diffusion_is_gradient_descent", tmp_path)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction", n
+    assert res.corrected and n["claim_kind"] == "theorem-check" and len(n["seeds"]) == 3
+    # the book's VP reverse SDE: a descent direction at most points, not parallel, about half the steps go up
+    assert n["descent_share"] > 0.95 and n["cos_min"] < 0.9 and n["f_ratio_max"] > 0.3
+    assert 0.3 < n["increase_share"] < 0.7
+    assert n["vp_sde"]["decomposition_residual"] < 1e-9
+    # its deterministic VP PF-ODE is not even a descent at large t; the objective changes shape
+    assert n["vp_pf_ode"]["verdict"] == "fails" and n["pf_ode_descent_share"] < 0.8
+    assert n["energy_minima_per_t"]["1.0"] == 1 and n["energy_minima_per_t"]["0.01"] == 2
+    # control: the VE probability-flow ODE is exactly a gradient flow on E_t
+    assert n["control_verdict"] == "holds"
+    assert n["control_cos_min"] > 0.9999 and n["control_f_ratio_max"] == 0.0 and n["control_increase_share"] == 0.0

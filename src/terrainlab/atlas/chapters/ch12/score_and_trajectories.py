@@ -100,7 +100,7 @@ def landing_share(samples: torch.Tensor, centres: torch.Tensor, radius: float = 
     return float(((d < radius) & ok).double().mean())
 
 
-def sizes(quick: bool) -> dict:
+def _sizes(quick: bool) -> dict:
     if quick:
         return {"hidden": 32, "steps": 200, "batch": 256, "lr": 2e-2, "n_data": 2000, "n": 400,
                 "sde_steps": 50, "ode_steps": 12, "n_err": 400}
@@ -161,7 +161,7 @@ def score_and_trajectories(ctx: Context) -> Result:
 
 
 def _score_and_trajectories(ctx: Context) -> Result:
-    sz = sizes(ctx.quick)
+    sz = _sizes(ctx.quick)
     sched, gm = VPSchedule(), two_clusters()
     seeds = [ctx.seed + i for i in range(N_SEEDS)]
     runs = [_one_seed(s, sz, gm, sched) for s in seeds]
