@@ -155,3 +155,39 @@ def test_mirror_vs_projected_quick_verdict_and_control(tmp_path):
     # the control: projected GD breaks the relative-move bound that EG keeps
     assert n["control_verdict"] == "fails" and n["control_pg_rel_move_ratio"] > 10
     assert n["eg_rel_move_max"] <= n["eg_rel_move_bound"] * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.bregman_identities
+
+
+def test_decide_bregman_identities_every_branch():
+    from terrainlab.atlas.chapters.ch05.bregman_identities import CONTROL_MIN, IDENTITY_TOL
+    from terrainlab.atlas.chapters.ch05.bregman_identities import decide_bregman_identities as d
+
+    ok = {"H_bits": 0.0, "D_pq_bits": 0.0}
+    assert d(1e-15, 1e-14, ok, 3.0, 1e-16, 4.0) == "holds"
+    assert d(10 * IDENTITY_TOL, 1e-14, ok, 3.0, 1e-16, 4.0) == "fails"
+    assert d(1e-15, 10 * IDENTITY_TOL, ok, 3.0, 1e-16, 4.0) == "fails"
+    assert d(1e-15, 1e-14, {"H_bits": 0.2}, 3.0, 1e-16, 4.0) == "fails"
+    assert d(1e-15, 1e-14, ok, 2.0, 1e-16, 4.0) == "fails"
+    assert d(1e-15, 1e-14, ok, 3.0, 1e-3, 4.0) == "fails"
+    assert d(1e-15, 1e-14, ok, 3.0, 1e-16, CONTROL_MIN) == "inconclusive"
+    for args, name in (((None, 1e-14, ok, 3.0, 1e-16, 4.0), "identity_err"),
+                       ((1e-15, float("nan"), ok, 3.0, 1e-16, 4.0), "three_point_err"),
+                       ((1e-15, 1e-14, [0.1], 3.0, 1e-16, 4.0), "number_errs"),
+                       ((1e-15, 1e-14, ok, "3", 1e-16, 4.0), "quad_slope"),
+                       ((1e-15, 1e-14, ok, 3.0, True, 4.0), "softmax_err"),
+                       ((1e-15, 1e-14, ok, 3.0, 1e-16, None), "control_err")):
+        with pytest.raises(ValueError, match=name):
+            d(*args)
+
+
+def test_bregman_identities_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch05.bregman_identities", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "theorem-check"
+    assert n["identity_max_err"] < 1e-12
+    # the control: the reverse KL is not the negative entropy's Bregman divergence
+    assert n["control_verdict"] == "fails"
+    assert n["control_identity_max_err"] > 0.1 and n["control_three_point_max_err"] > 0.1

@@ -6,6 +6,16 @@ four generators; the coding numbers for p = (0.9, 0.1), q = (0.5, 0.5) in bits; 
 asymmetry pair for p = N(0, 1), q = N(4.345, 2.128²); the order of the local quadratic
 approximation KL ≈ ½Σ(p − q)²/q (slope of log error against log distance; 3 expected); softmax as
 the KL projection (its KKT residual).
+
+Control (the same two identity measurements where they must fail): a divergence that is not the
+Bregman divergence of the negative entropy — the reverse KL(q‖p) — put in place of D_negent(p‖q): its
+gap to D_negent, and the three-point residual written with it (D(a‖b) := KL(b‖a), ∇F of the negative
+entropy), must both be far from round-off.
+
+Verdict rule (``decide_bregman_identities``): inconclusive when the control's smaller residual is not
+above ``CONTROL_MIN``; holds when both identities hold to ``IDENTITY_TOL``, every quoted number is within
+``NUMBER_TOL``, the quadratic error has slope 3 ± ``SLOPE_TOL`` and softmax is the KL projection; fails
+otherwise. A theorem check (identities and arithmetic; the random pairs only probe them: one seed).
 """
 
 from __future__ import annotations
@@ -36,13 +46,29 @@ BOOK = {"H_bits": 0.47, "D_pq_bits": 0.53, "D_qp_bits": 0.74, "gauss_pq": 2.45, 
 IDENTITY_TOL = 1e-9
 NUMBER_TOL = 0.01  # the book rounds to two decimals
 SLOPE_TOL = 0.2
+CONTROL_MIN = 1e-3  # the non-Bregman control's residuals must exceed this (nats)
 
 
 def decide_bregman_identities(identity_err: float, three_point_err: float, number_errs: dict,
-                              quad_slope: float, softmax_err: float) -> str:
-    """holds when both identities hold to ``IDENTITY_TOL``, every quoted number is within
-    ``NUMBER_TOL`` (relative for the Gaussian pair), the quadratic approximation error has slope
-    3 ± ``SLOPE_TOL`` and softmax equals the KL projection; fails otherwise."""
+                              quad_slope: float, softmax_err: float, control_err: float = math.inf) -> str:
+    """inconclusive when ``control_err`` (the smaller of the non-Bregman control's two residuals) is
+    not above ``CONTROL_MIN``; holds when both identities hold to ``IDENTITY_TOL``, every quoted number
+    is within ``NUMBER_TOL`` (relative for the Gaussian pair), the quadratic approximation error has
+    slope 3 ± ``SLOPE_TOL`` and softmax equals the KL projection; fails otherwise.
+
+    >>> decide_bregman_identities(1e-15, 1e-14, {"H_bits": 0.0}, 3.0, 1e-16, 0.5)
+    'holds'
+    >>> decide_bregman_identities(1e-15, 1e-14, {"H_bits": 0.0}, 3.0, 1e-16, 1e-12)
+    'inconclusive'
+    """
+    for name, v in (("identity_err", identity_err), ("three_point_err", three_point_err),
+                    ("quad_slope", quad_slope), ("softmax_err", softmax_err), ("control_err", control_err)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+    if not isinstance(number_errs, dict):
+        raise ValueError(f"number_errs must be a dict of errors, got {number_errs!r}")
+    if not control_err > CONTROL_MIN:
+        return "inconclusive"
     ok = (identity_err <= IDENTITY_TOL and three_point_err <= IDENTITY_TOL and softmax_err <= IDENTITY_TOL
           and all(e <= NUMBER_TOL for e in number_errs.values()) and abs(quad_slope - 3) <= SLOPE_TOL)
     return "holds" if ok else "fails"
@@ -71,6 +97,14 @@ def bregman_identities(ctx: Context) -> Result:
         r = sample_dirichlet(m, 5, generator=g, dtype=dt)
         tp[name] = float(three_point_residual(F, scale * p[:m], scale * q[:m], scale * r).abs().max())
     three_point_err = max(tp.values())
+    # control: the reverse KL is not the Bregman divergence of the negative entropy
+    ctrl_gap = (bregman(neg_entropy, p, q) - kl(q, p)).abs()
+    r_c = sample_dirichlet(m, 5, generator=g, dtype=dt)
+    pc_, qc_ = p[:m], q[:m]
+    ctrl_tp = (kl(r_c, pc_) - kl(qc_, pc_) - kl(r_c, qc_) - ((torch.log(qc_) - torch.log(r_c)) * (pc_ - qc_)).sum(-1)).abs()
+    control_identity_err, control_three_point_err = float(ctrl_gap.max()), float(ctrl_tp.max())
+    control_err = min(control_identity_err, control_three_point_err)
+    id_gap = (bregman(neg_entropy, p, q) - kl(p, q)).abs()
     # coding numbers (bits)
     pc, qc = torch.tensor([0.9, 0.1], dtype=dt), torch.tensor([0.5, 0.5], dtype=dt)
     ln2 = math.log(2)
@@ -95,10 +129,13 @@ def bregman_identities(ctx: Context) -> Result:
     sm = softmax_kl_projection(z)
     softmax_err = float((sm.p - torch.softmax(z, -1)).abs().max())
 
-    verdict = decide_bregman_identities(identity_err, three_point_err, errs, slope, softmax_err)
+    verdict = decide_bregman_identities(identity_err, three_point_err, errs, slope, softmax_err, control_err)
+    control_verdict = decide_bregman_identities(control_identity_err, control_three_point_err, errs, slope,
+                                                softmax_err, control_err)
 
     with style():
-        fig, axes = figure("double", height=2.4, ncols=3, layout="constrained")
+        fig, axes = figure("double", height=4.8, nrows=2, ncols=2, layout="constrained")
+        axes = axes.ravel()
         ax = axes[0]
         x = np.linspace(1e-4, 1, 300)
         F = x * np.log(x)
@@ -130,15 +167,31 @@ def bregman_identities(ctx: Context) -> Result:
         ax.set_ylabel("nats (mean over 64 directions)")
         ax.set_title("(c) the local quadratic is third-order accurate")
         ax.legend(frameon=False, fontsize=6)
+        ax = axes[3]
+        bins = np.logspace(-18, 2, 60)
+        ax.hist(id_gap.clamp(min=1e-18).numpy(), bins=bins, color=BLUE, alpha=0.8, label="|D_negent(p‖q) − KL(p‖q)|")
+        ax.hist(ctrl_gap.clamp(min=1e-18).numpy(), bins=bins, color=VERMILLION, alpha=0.6,
+                label="control: |D_negent(p‖q) − KL(q‖p)|")
+        ax.hist(ctrl_tp.clamp(min=1e-18).numpy(), bins=bins, histtype="step", color=ORANGE,
+                label="control: three-point with KL(q‖p)")
+        ax.axvline(IDENTITY_TOL, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("residual (nats)")
+        ax.set_ylabel("pairs")
+        ax.set_title("(d) KL is Bregman; reverse KL is not")
+        ax.legend(frameon=False, fontsize=5.5, loc="upper left")
     ctx.savefig(fig, "bregman_identities")
 
     return Result(
         verdict=verdict,
-        numbers={"identity_max_err": identity_err, "three_point_max_err": tp, **nums,
+        numbers={"claim_kind": "theorem-check", "identity_max_err": identity_err, "three_point_max_err": tp, **nums,
                  "number_errors": errs, "quadratic_error_slope": slope, "softmax_projection_err": softmax_err,
-                 "softmax_kkt_residual": sm.kkt, "n_pairs": n},
+                 "softmax_kkt_residual": sm.kkt, "n_pairs": n,
+                 "control_identity_max_err": control_identity_err,
+                 "control_three_point_max_err": control_three_point_err, "control_verdict": control_verdict},
         threshold=f"identities ≤ {IDENTITY_TOL:g}; quoted numbers within {NUMBER_TOL} after rounding to two "
-                  f"decimals (relative for the Gaussian pair); quadratic-error slope 3 ± {SLOPE_TOL}",
+                  f"decimals (relative for the Gaussian pair); quadratic-error slope 3 ± {SLOPE_TOL}; inconclusive unless the reverse-KL control's residuals exceed "
+                  f"{CONTROL_MIN:g}",
         explanation=(
             f"Over {n} random pairs on Δ⁴ the autograd Bregman divergence of Σp log p equals KL to "
             f"{identity_err:.1e}; the three-point identity holds to {three_point_err:.1e} for four generators. "
@@ -146,6 +199,8 @@ def bregman_identities(ctx: Context) -> Result:
             f"and the Gaussian pair {nums['gauss_pq']:.2f}/{nums['gauss_qp']:.2f} nats (σ_q/σ_p = 2.128, "
             f"|Δμ|/σ_p = 4.345, parameters the book does not state). The quadratic approximation's error "
             f"scales with slope {slope:.2f} (third order), and softmax(z) is recovered as the Newton-solved "
-            f"I-projection of e^z onto Σp = 1 to {softmax_err:.1e}."
+            f"I-projection of e^z onto Σp = 1 to {softmax_err:.1e}. Control: the reverse KL(q‖p) in place of "
+            f"D_negent(p‖q) misses it by up to {control_identity_err:.2f} nats and breaks the three-point identity "
+            f"by up to {control_three_point_err:.2f}: the identities single out the Bregman divergence."
         ),
     )
