@@ -13,6 +13,7 @@ from terrainlab.atlas.chapters.ch04.edge_of_stability import decide_eos
 from terrainlab.atlas.chapters.ch04.flatness_bias import decide_flatness_bias
 from terrainlab.atlas.chapters.ch04.gd_bifurcation import decide_gd_bifurcation
 from terrainlab.atlas.chapters.ch04.learning_rate_stability import decide_critical_damping
+from terrainlab.atlas.chapters.ch04.sgd_escape_vs_eta_over_b import decide_sgd_escape
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -78,3 +79,27 @@ def test_learning_rate_stability_quick_with_control(tmp_path):
     assert res.verdict == "fails" and n["claim_kind"] == "theorem-check"
     assert n["one_step_ratio"]["0.5"] == pytest.approx(1.0, abs=1e-12)
     assert n["control_one_step_ratio"] <= 1e-6 and n["control_verdict"] == "one step to the minimum"
+
+
+def test_decide_sgd_escape_branches():
+    good = dict(delta_mean=0.6, delta_se=0.02, sharp_minus_flat_mean=0.6, sharp_minus_flat_se=0.02)
+    assert decide_sgd_escape(**good, collapse_mean=0.1, collapse_se=0.03, control_escape=0.0) == "holds"
+    assert decide_sgd_escape(**good, collapse_mean=0.6, collapse_se=0.05, control_escape=0.0) == "holds-with-correction"
+    assert decide_sgd_escape(**good, collapse_mean=0.24, collapse_se=0.05, control_escape=0.0) == "inconclusive"
+    assert decide_sgd_escape(**good, collapse_mean=0.1, collapse_se=0.03, control_escape=0.01) == "inconclusive"
+    assert decide_sgd_escape(-0.3, 0.02, 0.6, 0.02, 0.1, 0.03, 0.0) == "fails"  # escape falls with η/B
+    assert decide_sgd_escape(0.6, 0.02, -0.2, 0.02, 0.1, 0.03, 0.0) == "fails"  # flat escapes more
+    assert decide_sgd_escape(0.02, 0.02, 0.6, 0.02, 0.1, 0.03, 0.0) == "inconclusive"  # Δ inside ± 2 SE
+    with pytest.raises(ValueError, match="control_escape"):
+        decide_sgd_escape(0.6, 0.02, 0.6, 0.02, 0.1, 0.03, math.nan)
+
+
+def test_sgd_escape_quick(tmp_path):
+    res, figs = run_one("ch04.sgd_escape_vs_eta_over_b", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "empirical" and len(n["seeds"]) == 3
+    assert n["control_escape_fraction"] == 0.0 and n["control_verdict"] == "never escapes"
+    assert n["delta_mean"] - 2 * n["delta_se"] > 0.3
+    assert n["sharp_minus_flat_mean"] - 2 * n["sharp_minus_flat_se"] > 0.3
+    assert n["collapse_index_mean"] + 2 * n["collapse_index_se"] < n["collapse_tol"]
+    assert len(figs) == 2 and all((tmp_path / f).stat().st_size > 1000 for f in figs)
