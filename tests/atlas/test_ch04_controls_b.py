@@ -174,7 +174,9 @@ def test_bias_ratio_unbiased_and_biased():
 
 
 def test_dropout_quick(out):
+    state = torch.random.get_rng_state()
     res, figs = run_one("ch04.dropout_rescaling", out, quick=True)
+    assert torch.equal(state, torch.random.get_rng_state())  # masks drawn inside fork_rng
     _check(res, figs, out, "holds-with-correction", "empirical")
     n = res.numbers
     assert n["control_verdict"] == "no gap" and n["control_max_bias_ratio"] < 0.01 and n["control_relu_gap"] < 1e-12

@@ -120,8 +120,8 @@ def measure_seed(seed: int, Xtr, ytr, Xte, *, steps: int, masks: int, p: float =
     The global random state is the same afterwards (``torch.random.fork_rng``)."""
     if not (isinstance(masks, int) and masks >= 10):
         raise ValueError(f"masks must be an int ≥ 10, got {masks!r}")
-    net = make_net(seed, p)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's own init and nn.Dropout draw from the global state
+        net = make_net(seed, p)
         torch.manual_seed(seed)
         net.train()
         loss = train(net, Xtr, ytr, steps=steps)
