@@ -162,16 +162,17 @@ def _sgd_escape(ctx: Context) -> Result:
             eta = ETA0 * kk
             for grp, col, lab in ((0, OKABE_ITO[5], "sharp"), (2, OKABE_ITO[4], "flat")):
                 ii = [grp * k + j] if grp == 2 else [j, k + j]
-                rs = [RATIOS[-1]] if grp == 2 else list(RATIOS)
+                dodge = (j - 1) * 0.04 * RATIOS[0] + (0.02 * RATIOS[0] if grp == 2 else 0.0)
+                rs = [RATIOS[-1] + dodge] if grp == 2 else [r + dodge for r in RATIOS]
                 ax[1].errorbar(rs, p_mean[ii], yerr=2 * p_se[ii], fmt=marks[j], ms=3.5, capsize=2, color=col,
                                mfc="none" if grp == 2 else col,
                                label=f"{lab}, η = {eta:g}" if grp == 0 or j == 0 else None)
-        ax[1].errorbar([RATIOS[-1] * 1.04], [p_mean[-1]], yerr=[2 * p_se[-1]], fmt="x", color="0.2", ms=4,
+        ax[1].errorbar([RATIOS[-1] + 0.1 * RATIOS[0]], [p_mean[-1]], yerr=[2 * p_se[-1]], fmt="x", color="0.2", ms=4,
                        label=f"control: full-batch GD, η = {cfg[-1][2]:g}")
-        ax[1].set_xscale("log")
+        ax[1].set_xlim(0.5 * RATIOS[0], RATIOS[-1] + 0.5 * RATIOS[0])
         ax[1].set_xticks(list(RATIOS))
         ax[1].set_xticklabels([f"{r:g}" for r in RATIOS])
-        ax[1].set_xlabel("noise scale η/B")
+        ax[1].set_xlabel("noise scale η/B (points dodged by η)")
         ax[1].set_ylabel(f"P(escape within t = ηk = {HORIZON:g}) ± 2 SE")
         ax[1].set_ylim(-0.03, 1.03)
         ax[1].set_title(f"{N_SEEDS}×{runs} SGD runs per point, digits-ink noise")
