@@ -37,6 +37,7 @@ import torch
 from scipy.optimize import brentq
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.chapters._digits import one_thread
 from terrainlab.core import Euler, StepTolerance, rollout
 from terrainlab.plotting import BLACK, BLUE, GREEN, ORANGE, SKY, VERMILLION, figure
 from terrainlab.terrains import bumpy_bowl, critical_points
@@ -174,6 +175,11 @@ def _panel(ax, terrain, cp, path, title, shoulder=None, n=121, quiver_n=17):
            "gradient-descent path must navigate (the figure marks a saddle)."),
 )
 def bumpy_bowl_critical_points(ctx: Context) -> Result:
+    with one_thread():  # small tensors: one thread is several times faster than two on a busy host
+        return _bumpy_bowl_critical_points(ctx)
+
+
+def _bumpy_bowl_critical_points(ctx: Context) -> Result:
     # ---- measure: the critical points of the book's bowl, their certificate, where a saddle is born
     t0 = time.perf_counter()
     n_grid = 16 if ctx.quick else 30

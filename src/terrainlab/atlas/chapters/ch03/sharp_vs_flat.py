@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.chapters._digits import one_thread
 from terrainlab.core import Euler, rollout
 from terrainlab.curvature import HessianOperator
 from terrainlab.landscape import line
@@ -106,6 +107,11 @@ def _gd(coef: float, power: int, eta: float, theta0: float, steps: int) -> np.nd
     "its loss less than at the sharp minimum 0.8θ².",
 )
 def sharp_vs_flat(ctx: Context) -> Result:
+    with one_thread():  # small tensors: one thread is several times faster than two on a busy host
+        return _sharp_vs_flat(ctx)
+
+
+def _sharp_vs_flat(ctx: Context) -> Result:
     from terrainlab.plotting import BLUE, VERMILLION, figure, style
 
     sharp, flat = _Poly(0.8, 2), _Poly(0.08, 4)
