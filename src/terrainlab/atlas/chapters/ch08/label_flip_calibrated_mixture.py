@@ -206,7 +206,8 @@ def label_flip_calibrated_mixture(ctx: Context) -> Result:
         ax = axes[2]
         bins = torch.linspace(0, 1, 41).numpy()
         for r in RATES:
-            ax.hist(per[r][0]["p_flip_all"].numpy(), bins=bins, color=cols[r], alpha=0.7, label=f"r = {r:g}")
+            ax.hist(per[r][0]["p_flip_all"].numpy(), bins=bins, color=cols[r], histtype="stepfilled", alpha=0.7,
+                    label=f"r = {r:g}")
         ax.axvline(0.5, color="black", lw=0.8, ls=":", label="flipped class would win")
         ax.set_xlabel("p(flipped class) per training input (first seed)")
         ax.set_ylabel("inputs")
