@@ -14,6 +14,7 @@ import torch
 from terrainlab.atlas import discover, run_one
 from terrainlab.atlas.chapters.ch12 import reverse_diffusion_is_gradient_descent as rd
 from terrainlab.atlas.chapters.ch12 import score_and_trajectories as st
+from terrainlab.atlas.chapters.ch12 import score_far_from_data as sf
 
 NAN = float("nan")
 
@@ -115,3 +116,41 @@ def test_reverse_diffusion_is_gradient_descent_quick(tmp_path):
     # control: the VE probability-flow ODE is exactly a gradient flow on E_t
     assert n["control_verdict"] == "holds"
     assert n["control_cos_min"] > 0.9999 and n["control_f_ratio_max"] == 0.0 and n["control_increase_share"] == 0.0
+
+
+# ---------------------------------------------------------------- ch12.score_far_from_data
+def test_decide_score_far_from_data_every_branch():
+    d = sf.decide_score_far_from_data
+    assert d([2.1, 2.0], 0.999) == "fails"                          # grows and points home
+    assert d([2.1, 2.0], 0.5) == "inconclusive"                     # grows, but not home
+    assert d([0.5, 0.49], 0.999) == "holds"                         # a 1/r decay
+    assert d([1.0, 1.1], 0.999) == "inconclusive"
+    assert d([], 1.0) == "inconclusive" and d([NAN, 2.0], 1.0) == "inconclusive"
+    # with the control: it must read holds (decays), else inconclusive
+    assert d([2.1, 2.0], 0.999, control_ratios=[0.5, 0.49]) == "fails"
+    assert d([2.1, 2.0], 0.999, control_ratios=[2.0, 2.0]) == "inconclusive"
+    assert d([2.1, 2.0], 0.999, control_ratios=[0.9, 0.5]) == "inconclusive"
+
+
+def test_heavy_tailed_control_density_and_bad_input():
+    from terrainlab.diffusion import VPSchedule
+
+    gm = sf.heavy_tailed()
+    u = torch.tensor([[1.0, 0.0], [0.6, 0.8]], dtype=torch.float64)
+    s10 = gm.score_fn(VPSchedule())(10 * u, 0.3)
+    assert torch.allclose(s10.norm(dim=1), torch.full((2,), 0.3, dtype=torch.float64), rtol=0.03)  # (ν+2)/r
+    with pytest.raises(ValueError, match="nu"):
+        sf.heavy_tailed(nu=0.0)
+    with pytest.raises(ValueError, match="s_min"):
+        sf.heavy_tailed(s_min=5.0, s_max=1.0)
+
+
+def test_score_far_from_data_quick(tmp_path):
+    res = _run("ch12.score_far_from_data", tmp_path)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected, n
+    assert n["claim_kind"] == "theorem-check"
+    assert n["ratio_20_over_10_min"] >= sf.GROWTH and n["min_cos_to_home_r20"] >= sf.ALIGN
+    # control: Cauchy data, the score decays like (ν + 2)/r — the same rule reads holds
+    assert n["control_verdict"] == "holds" and n["control_ratio_20_over_10_max"] <= sf.DECAY
+    assert all(abs(r["loglog_slope_r_ge_10"] + 1) < 0.1 for r in n["control_profiles"])
