@@ -191,3 +191,42 @@ def test_bregman_identities_quick_verdict_and_control(tmp_path):
     # the control: the reverse KL is not the negative entropy's Bregman divergence
     assert n["control_verdict"] == "fails"
     assert n["control_identity_max_err"] > 0.1 and n["control_three_point_max_err"] > 0.1
+
+
+# ---------------------------------------------------------------------------------------------------
+# ch05.energy_terrain
+
+
+def test_decide_energy_terrain_every_branch():
+    from terrainlab.atlas.chapters.ch05.energy_terrain import HESS_TOL, MEDIAN_ERR_MAX, R2_MIN
+    from terrainlab.atlas.chapters.ch05.energy_terrain import decide_energy_terrain as d
+
+    ctrl = (-16.0, 3.9)
+    se = {"r2_se": 0.001, "median_err_se": 0.004}
+    assert d(1e-6, 0.997, 0.023, 1.0, **se, control=ctrl) == "holds"
+    assert d(1e-6, 0.997, 0.023, 0.9, **se, control=ctrl) == "holds-with-correction"
+    assert d(10 * HESS_TOL, 0.997, 0.023, 1.0, **se, control=ctrl) == "fails"
+    assert d(1e-6, 0.90, 0.023, 1.0, **se, control=ctrl) == "fails"
+    assert d(1e-6, 0.997, 0.20, 1.0, **se, control=ctrl) == "fails"
+    assert d(1e-6, R2_MIN + 0.001, 0.023, 1.0, **se, control=ctrl) == "inconclusive"  # R2_MIN inside ± 2 SE
+    assert d(1e-6, 0.997, MEDIAN_ERR_MAX - 0.004, 1.0, **se, control=ctrl) == "inconclusive"
+    assert d(1e-6, 0.997, 0.023, 1.0, **se, control=(0.999, 0.01)) == "inconclusive"  # control passes
+    for args, name in (((None, 0.997, 0.023, 1.0), "hess_rel_err"), ((1e-6, "x", 0.023, 1.0), "r2"),
+                       ((1e-6, 0.997, float("nan"), 1.0), "median_err"), ((1e-6, 0.997, 0.023, True), "frac_global_ge")):
+        with pytest.raises(ValueError, match=name):
+            d(*args, control=ctrl)
+    with pytest.raises(ValueError, match="r2_se"):
+        d(1e-6, 0.997, 0.023, 1.0, r2_se=None, control=ctrl)
+    with pytest.raises(ValueError, match="control"):
+        d(1e-6, 0.997, 0.023, 1.0, control=(1.0,))
+
+
+def test_energy_terrain_quick_verdict_and_control(tmp_path):
+    res, _ = run_one("ch05.energy_terrain", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds" and n["claim_kind"] == "empirical"
+    assert len(n["seeds"]) == 3
+    assert n["local_R2_mean"] - 2 * n["local_R2_se"] > 0.99
+    assert n["local_median_rel_err_mean"] + 2 * n["local_median_rel_err_se"] < 0.05
+    # the control: the book's η_max as the predictor of the same thresholds fails the law
+    assert n["control_verdict"] == "fails" and n["control_median_rel_err_eta_max_predictor"] > 1.0

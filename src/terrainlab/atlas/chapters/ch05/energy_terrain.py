@@ -8,14 +8,30 @@ difference Hessian along the path from uniform; (c) the book's η_max(p) = 2 min
 simplex (full colour range: its maximum is 2/3 at the uniform point, the book's colour bar stops at
 0.25); (d) the stability threshold measured by a step-size scan for 30 random targets against the
 exact local threshold 2/θ_max (local) and against η_max (global, from uniform).
+
+The random targets come in 3 seeds (ctx.seed + 42 + i, 10 targets each; 7 in quick mode); the local
+law's R² and median relative error are computed per seed and reported as mean ± SE (pooled values kept
+for the figure).
+
+Control (the same local-law measurement where it must fail): the book's η_max(p*) = 2 min p²/max p used
+as the predictor of the measured local threshold in place of 2/θ_max — it is a sufficient bound, ~9×
+too small at p*, so its R² must be below ``R2_MIN`` or its median error above ``MEDIAN_ERR_MAX``.
+
+Verdict rule (``decide_energy_terrain``): inconclusive when the control does not fail, or when ``R2_MIN``
+or ``MEDIAN_ERR_MAX`` lies inside the per-seed mean ± 2 SE; fails if the Hessian is off (> ``HESS_TOL``)
+or the local law misses (R² below / median error above, whole interval); holds-with-correction if only
+the global claim (threshold from uniform ≥ η_max for every target) breaks; holds otherwise. Empirical.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import mean_se, side_of
 from terrainlab.belief import (
     energy,
     energy_field,
@@ -43,14 +59,48 @@ HESS_TOL = 1e-4
 BOOK = {"R2": 0.9978, "median_err": 0.0216, "kappa": 7.0}
 
 
-def decide_energy_terrain(hess_rel_err: float, r2: float, median_err: float, frac_global_ge: float) -> str:
-    """holds when the closed-form Hessian matches finite differences (≤ ``HESS_TOL``), the measured
-    local threshold follows 2/θ_max (log-log R² ≥ ``R2_MIN`` and median relative error ≤
-    ``MEDIAN_ERR_MAX``) and the global threshold from uniform is ≥ η_max for every target; fails if
-    the local law or the Hessian is off; holds-with-correction if only the global claim breaks."""
-    if hess_rel_err > HESS_TOL or r2 < R2_MIN or median_err > MEDIAN_ERR_MAX:
+def _law_fails(r2: float, median_err: float) -> bool:
+    return r2 < R2_MIN or median_err > MEDIAN_ERR_MAX
+
+
+def decide_energy_terrain(hess_rel_err: float, r2: float, median_err: float, frac_global_ge: float, *,
+                          r2_se: float = 0.0, median_err_se: float = 0.0,
+                          control: tuple = (-math.inf, math.inf)) -> str:
+    """inconclusive when the control (R², median error) of the wrong predictor η_max does not fail the
+    local law, or when ``R2_MIN`` lies inside r2 ± 2·r2_se or ``MEDIAN_ERR_MAX`` inside median_err ±
+    2·median_err_se; fails if the closed-form Hessian misses finite differences (> ``HESS_TOL``) or the
+    measured local threshold misses 2/θ_max (R² below ``R2_MIN`` or median relative error above
+    ``MEDIAN_ERR_MAX``); holds-with-correction if only the global claim (threshold from uniform ≥ η_max
+    for every target) breaks; holds otherwise.
+
+    >>> decide_energy_terrain(1e-6, 0.998, 0.02, 1.0, r2_se=0.001, median_err_se=0.003, control=(-50.0, 0.9))
+    'holds'
+    >>> decide_energy_terrain(1e-6, 0.998, 0.02, 1.0, control=(0.999, 0.01))
+    'inconclusive'
+    """
+    for name, v in (("hess_rel_err", hess_rel_err), ("r2", r2), ("median_err", median_err),
+                    ("frac_global_ge", frac_global_ge), ("r2_se", r2_se), ("median_err_se", median_err_se)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+    if not isinstance(control, tuple) or len(control) != 2:
+        raise ValueError(f"control must be a tuple (r2, median_err) of the wrong predictor, got {control!r}")
+    if not _law_fails(*control):
+        return "inconclusive"
+    if hess_rel_err > HESS_TOL:
         return "fails"
+    r2_side, med_side = side_of(r2, r2_se, R2_MIN), side_of(median_err, median_err_se, MEDIAN_ERR_MAX)
+    if r2_side == "below" or med_side == "above":
+        return "fails"
+    if r2_side == "inside" or med_side == "inside":
+        return "inconclusive"
     return "holds" if frac_global_ge >= 1.0 else "holds-with-correction"
+
+
+def _law(meas: torch.Tensor, pred: torch.Tensor) -> tuple[float, float]:
+    """R² of log10(measured) about the line y = x in log10(predicted), and the median relative error."""
+    lm, lp = torch.log10(meas), torch.log10(pred)
+    r2 = float(1 - ((lm - lp) ** 2).sum() / ((lm - lm.mean()) ** 2).sum())
+    return r2, float(((meas - pred).abs() / pred).median())
 
 
 def _fd_hessian(f, p, h=1e-6):
@@ -99,9 +149,12 @@ def energy_terrain(ctx: Context) -> Result:
     hess_rel_err = float(((lam_fd - lam_closed[idx]).abs() / lam_closed[idx].abs()).max())
 
     # (d) threshold scans
-    g = ctx.generator(42)
-    n_t = 20 if ctx.quick else 30
-    tgt = 0.9 * sample_dirichlet(n_t, 3, generator=g, dtype=dt) + 0.05
+    per_seed = 7 if ctx.quick else 10
+    seeds = [ctx.seed + 42 + i for i in range(3)]
+    n_t = 3 * per_seed
+    tgt = 0.9 * torch.cat([sample_dirichlet(per_seed, 3, generator=ctx.generator(42 + i), dtype=dt)
+                           for i in range(3)]) + 0.05
+    g = ctx.generator(45)
     tgt = tgt / tgt.sum(-1, keepdim=True)
     etas = torch.logspace(-4, 0.6, 140, dtype=dt)
     loc = threshold_scan(tgt, etas, mode="local", steps=300 if ctx.quick else 500, n_starts=8, generator=g)
@@ -112,14 +165,20 @@ def energy_terrain(ctx: Context) -> Result:
     meas = torch.sqrt(loc.eta_largest_stable * loc.eta_first_fail)
     med_book_style = float(((loc.eta_largest_stable - pred).abs() / pred).median())
     lm, lp = torch.log10(meas), torch.log10(pred)
-    r2 = float(1 - ((lm - lp) ** 2).sum() / ((lm - lm.mean()) ** 2).sum())
+    r2, med = _law(meas, pred)  # pooled over all targets (figure)
     slope = float(np.polyfit(lp.numpy(), lm.numpy(), 1)[0])
-    med = float(((meas - pred).abs() / pred).median())
+    laws = [_law(meas[i * per_seed:(i + 1) * per_seed], pred[i * per_seed:(i + 1) * per_seed]) for i in range(3)]
+    r2_mean, r2_se = mean_se([a for a, _ in laws])
+    med_mean, med_se = mean_se([b for _, b in laws])
     emax_t = eta_max_book(tgt)
     frac_ge = float((glob.eta_largest_stable >= emax_t).to(dt).mean())
     glob_ratio_min = float((glob.eta_largest_stable / emax_t).min())
+    # control: the book's η_max as the predictor of the same measured local threshold
+    control_r2, control_med = _law(meas, emax_t)
 
-    verdict = decide_energy_terrain(hess_rel_err, r2, med, frac_ge)
+    verdict = decide_energy_terrain(hess_rel_err, r2_mean, med_mean, frac_ge, r2_se=r2_se, median_err_se=med_se,
+                                    control=(control_r2, control_med))
+    control_verdict = "fails" if _law_fails(control_r2, control_med) else "holds"
 
     with style():
         fig, axes = figure("double", height=6.0, nrows=2, ncols=2, layout="constrained")
@@ -160,6 +219,8 @@ def energy_terrain(ctx: Context) -> Result:
         ax.loglog([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--", label="y = x")
         ax.loglog(pred.numpy(), meas.numpy(), "o", color=BLUE, ms=3.5,
                   label=f"local vs 2/θ_max: R² {r2:.4f}, median error {100 * med:.1f} %")
+        ax.loglog(emax_t.numpy(), meas.numpy(), "x", color=VERMILLION, ms=3.5,
+                  label=f"control: local vs η_max, median error {100 * control_med:.0f} %")
         ax.loglog(emax_t.numpy(), glob.eta_largest_stable.numpy(), "^", color=ORANGE, ms=3.5,
                   label=f"global (from uniform) vs η_max: ratio ≥ {glob_ratio_min:.1f}")
         ax.set_xlabel("predicted threshold")
@@ -170,7 +231,10 @@ def energy_terrain(ctx: Context) -> Result:
 
     return Result(
         verdict=verdict,
-        numbers={"eta_max_pstar": eta_max, "eta_crit_pstar": eta_crit, "two_over_L": 2 * min(PSTAR),
+        numbers={"claim_kind": "empirical", "seeds": seeds, "local_R2_mean": r2_mean, "local_R2_se": r2_se,
+                 "local_median_rel_err_mean": med_mean, "local_median_rel_err_se": med_se,
+                 "control_R2_eta_max_predictor": control_r2, "control_median_rel_err_eta_max_predictor": control_med,
+                 "control_verdict": control_verdict, "eta_max_pstar": eta_max, "eta_crit_pstar": eta_crit, "two_over_L": 2 * min(PSTAR),
                  "kappa_pstar": kappa, "eta_used": eta, "steps_to_1e-6": steps_to_tol,
                  "hessian_max_rel_err": hess_rel_err, "local_R2": r2, "local_loglog_slope": slope,
                  "local_median_rel_err": med,
@@ -179,7 +243,8 @@ def energy_terrain(ctx: Context) -> Result:
                  "eta_max_uniform": 2 / 3, "grad_at_pstar": grad_energy(ps, ps).tolist(),
                  "scan_seconds": loc.seconds + glob.seconds},
         threshold=f"Hessian rel. err ≤ {HESS_TOL:g}; local R² ≥ {R2_MIN} and median error ≤ "
-                  f"{100 * MEDIAN_ERR_MAX:.0f} %; global threshold ≥ η_max for every target",
+                  f"{100 * MEDIAN_ERR_MAX:.0f} % (per-seed mean ± 2 SE clear of both; 3 seeds); global threshold ≥ "
+                  f"η_max for every target; inconclusive unless the control (η_max as predictor) fails the local law",
         explanation=(
             f"The engine reproduces the script: from uniform E < 1e−6 after {steps_to_tol[0]} steps at "
             f"η = {eta:.4f}; the closed-form spectrum of diag(p*/p²) matches central differences to "
@@ -190,7 +255,11 @@ def energy_terrain(ctx: Context) -> Result:
             f"uniform prior every target converges beyond η_max (smallest ratio {glob_ratio_min:.1f}). At p* "
             f"the book's η_max = {eta_max:.4f} is {eta_crit / eta_max:.1f}× smaller than the exact local "
             f"threshold {eta_crit:.3f}: sufficient, but very conservative. Panel (c) shows the full range: "
-            f"η_max peaks at 2/3 at the uniform point, not in the 0.25 range the book's colour bar suggests."
+            f"η_max peaks at 2/3 at the uniform point, not in the 0.25 range the book's colour bar suggests. "
+            f"Per seed ({len(seeds)} × {per_seed} targets) R² = {r2_mean:.4f} ± {r2_se:.4f} and median error "
+            f"{100 * med_mean:.2f} ± {100 * med_se:.2f} %. Control: the same measured thresholds against the "
+            f"book's η_max give R² = {control_r2:.1f} and median error {100 * control_med:.0f} %: the scan "
+            f"separates the exact law from a merely sufficient bound."
         ),
         corrected=None,
     )
