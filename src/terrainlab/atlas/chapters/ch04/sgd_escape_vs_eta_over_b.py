@@ -12,7 +12,9 @@ Set-up: the two-minimum landscape of ``ch04.flatness_bias`` (sharp λ_s = 20 at 
 λ_f = 2 at θ = +1.5, equally deep, one barrier between them, ΔL ≈ 5.1 from either side). The data set
 is real: the N = 1797 scikit-learn digits, each giving the per-sample loss ℓ_i(θ) = L(θ) + σ·z_i·θ,
 with z_i the image's standardised total ink (Σ z_i = 0, so the full-batch loss is exactly L). SGD
-draws B indices with replacement each step. Escape = crossing the barrier top within the same
+draws B indices with replacement each step. The noise is state-independent (additive), so the
+sharp minimum escapes faster only through the Kramers prefactor √(λ·|λ_barrier|) at an equal barrier;
+real SGD noise also grows with curvature (Zhu et al. 2019), which would widen that gap. Escape = crossing the barrier top within the same
 continuous time T = η·steps (``HORIZON``), from the minimum. Two noise scales η/B (``RATIOS``), each
 at three (η, B) pairs (η = 0.0025, 0.005, 0.01, so ηλ_s ≤ 0.2); the flat minimum at the larger η/B for
 comparison; ``N_SEEDS`` groups of ``runs`` SGD runs (seed ctx.seed + i each), mean ± SE over groups.
