@@ -1,0 +1,1 @@
+"""Chapter 10 experiments, one module each."""
