@@ -225,7 +225,7 @@ def energy_terrain(ctx: Context) -> Result:
                   label=f"global (from uniform) vs η_max: ratio ≥ {glob_ratio_min:.1f}")
         ax.set_xlabel("predicted threshold")
         ax.set_ylabel("measured threshold η")
-        ax.set_title(f"(d) {n_t} random targets, 140 step sizes")
+        ax.set_title(f"(d) {n_t} random targets ({len(seeds)} seeds), 140 step sizes")
         ax.legend(frameon=False, fontsize=6, loc="lower right")
     ctx.savefig(fig, "energy_terrain")
 

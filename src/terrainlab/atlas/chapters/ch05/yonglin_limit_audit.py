@@ -165,10 +165,11 @@ def yonglin_limit_audit(ctx: Context) -> Result:
     with style():
         fig, axes = figure("double", height=2.5, ncols=3, layout="constrained")
         ax = axes[0]
-        ax.hist(np.log10(ratios[fin]), bins=60, color=BLUE, alpha=0.85, label=f"projected Euler, η = {eta:.3f}")
+        _, edges, _ = ax.hist(np.log10(ratios[fin]), bins=60, color=BLUE, alpha=0.85,
+                              label=f"projected Euler, η = {eta:.3f}")
         fc = np.isfinite(ratios_ctrl) & (ratios_ctrl > 0)
-        ax.hist(np.log10(ratios_ctrl[fc]), bins=60, color=GREEN, alpha=0.6,
-                label=f"control: natural step, η = {ETA_CONTROL}")
+        ax.hist(np.log10(ratios_ctrl[fc]), bins=edges, histtype="step", lw=1.4, color=GREEN,
+                label=f"control: natural step, η = {ETA_CONTROL} (all < 1)")
         ax.axvline(0, color=VERMILLION, lw=1, ls="--", label="ratio = 1")
         ax.set_xlabel("log₁₀ KL(Φp₁‖Φp₂) / KL(p₁‖p₂)")
         ax.set_ylabel("pairs")
