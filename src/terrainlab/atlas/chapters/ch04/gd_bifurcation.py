@@ -150,7 +150,8 @@ def _gd_bifurcation(ctx: Context) -> Result:
         ax.plot([], [], ".", color=col, label=f"start near θ* = {m:.3f}")
         ax.axvline(pd_pred[m], color=col, ls="--", lw=0.7)
     ax.axvspan(float(etas[0]), CONTROL_MARGIN * pd_pred[m_r], color="0.9", lw=0, zorder=0)
-    ax.text(0.01, 3.3, f"control: {100 * ctrl_frac:.0f}% of η converge", fontsize=6)
+    ax.text(0.01, 3.3, f"control (right well, shaded η):\n{100 * ctrl_frac:.0f}% of orbits converge to θ*",
+            fontsize=6, color=ORANGE)
     ax.set_ylim(-4, 4)
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("θ after burn-in")
