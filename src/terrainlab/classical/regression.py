@@ -91,13 +91,14 @@ def ols(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def gd_linear_regression(
-    X: torch.Tensor, y: torch.Tensor, eta: float, steps: int, theta0: torch.Tensor | None = None,
+    X: torch.Tensor, y: torch.Tensor, eta: float | torch.Tensor, steps: int, theta0: torch.Tensor | None = None,
     record: str | int = "all",
 ) -> Trajectory:
     """Gradient descent θ_{t+1} = θ_t − η(2/n)Xᵀ(Xθ_t − y) on the book's loss, run by
     :func:`terrainlab.core.rollout` (Euler on the steepest-descent field F(θ) = −∇L(θ), written in closed
     form). ``theta0`` (default zeros) may carry leading batch dimensions (..., d); ``record`` as in
-    ``rollout``. Returns the core :class:`~terrainlab.core.Trajectory` (states of shape (T+1, ..., d));
+    ``rollout``. ``eta`` may also be a 1-D tensor of k step sizes with ``theta0`` of shape (k, d): k independent
+    descents with their own steps, run as one rollout of the field F_k(θ_k) = −η_k∇L(θ_k) with unit step. Returns the core :class:`~terrainlab.core.Trajectory` (states of shape (T+1, ..., d));
     a diverging run ends with status ``max_steps`` and growing states, or ``nonfinite``, never raising.
 
     >>> X = torch.eye(2, dtype=torch.float64); y = torch.tensor([1.0, 2.0], dtype=torch.float64)
@@ -105,7 +106,18 @@ def gd_linear_regression(
     tensor([1., 2.], dtype=torch.float64)
     """
     _check_design(X, y)
-    eta = _check_eta(eta)
+    if isinstance(eta, torch.Tensor):
+        if eta.ndim != 1 or eta.numel() == 0 or not bool(torch.isfinite(eta).all()) or not bool((eta > 0).all()):
+            raise ValueError(f"eta must be a number > 0 or a 1-D tensor of numbers > 0, got {eta!r}")
+        if theta0 is None:
+            theta0 = torch.zeros(eta.shape[0], X.shape[1], dtype=X.dtype, device=X.device)
+        if not isinstance(theta0, torch.Tensor) or tuple(theta0.shape) != (eta.shape[0], X.shape[1]):
+            raise ValueError(f"theta0 must have shape ({eta.shape[0]}, {X.shape[1]}) with a tensor eta, got "
+                             f"{getattr(theta0, 'shape', theta0)}")
+        etas = eta.to(X.dtype)[:, None]
+    else:
+        eta = _check_eta(eta)
+        etas = None
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if theta0 is None:
@@ -119,6 +131,11 @@ def gd_linear_regression(
     def field(theta: torch.Tensor, t: float = 0.0) -> torch.Tensor:
         return -scale * ((theta @ X.T - y) @ X)
 
+    if etas is not None:
+        def scaled(theta: torch.Tensor, t: float = 0.0) -> torch.Tensor:
+            return etas * field(theta)
+
+        return rollout(scaled, theta0, eta=1.0, steps=steps, record=record)
     return rollout(field, theta0, eta=eta, steps=steps, record=record)
 
 
