@@ -107,3 +107,21 @@ def test_logistic_implicit_bias_is_svm_quick(tmp_path):
     assert n["control_verdict"] == "converges"
     assert n["control_drift_mean"] - 2 * n["control_drift_se"] > 0.5
     assert n["control_growth_ratio_mean"] < 0.05
+
+
+def test_helpers_bad_input():
+    import torch
+
+    from terrainlab.atlas.chapters.ch10.gd_rate_is_max_abs import horizon
+    from terrainlab.atlas.chapters.ch10.logistic_implicit_bias_is_svm import checkpoints, flipped
+
+    with pytest.raises(ValueError, match="n must"):
+        separable_set(0, n=5)
+    with pytest.raises(ValueError, match="k must"):
+        flipped(torch.zeros(4), 0, k=9)
+    with pytest.raises(ValueError, match="T must"):
+        checkpoints(10)
+    with pytest.raises(ValueError, match="eta"):
+        horizon(torch.tensor([1.0, 2.0]), -0.1)
+    lam = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    assert horizon(lam, 0.1) == math.ceil(0.5 * math.log(1e-14) / math.log(0.9 / 0.95)) + 2

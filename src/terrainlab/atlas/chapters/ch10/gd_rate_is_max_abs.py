@@ -81,6 +81,10 @@ def diabetes_design() -> tuple[torch.Tensor, torch.Tensor]:
 def horizon(lam: torch.Tensor, eta: float, decay: float = DECAY, cap: int = MAX_STEPS) -> int:
     """Steps after which the second-largest |1 − ηλ_i| has fallen by ``decay`` against the largest one
     (so the measured ratio is the asymptotic one to ≪ 1e-6); at least 50, at most ``cap``."""
+    if not (isinstance(eta, (int, float)) and eta > 0):
+        raise ValueError(f"eta must be a number > 0, got {eta!r}")
+    if not (0 < decay < 1):
+        raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
     f = torch.sort((1 - eta * lam).abs(), descending=True).values
     q = float(f[1] / f[0])
     if q <= 0:

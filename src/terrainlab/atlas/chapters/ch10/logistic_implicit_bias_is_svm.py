@@ -60,7 +60,7 @@ REJECT = 0.3  # points closer than this to the origin along MEAN are redrawn
 GAP = 1.5  # non-support points with s_i x_iᵀŵ below this are dropped (the SVM is unchanged)
 N_FLIP = 3  # labels flipped in the control
 DRIFT_THRESHOLD = 0.5  # drift / growth ratio: below → follows ŵ log t, above → not
-STEPS_FULL, STEPS_QUICK = 20_000, 2_000
+STEPS_FULL, STEPS_QUICK = 20_000, 5_000
 
 
 def decide_implicit_bias(drift_mean: float, drift_se: float, growth_mean: float, growth_se: float,
@@ -90,6 +90,8 @@ def decide_implicit_bias(drift_mean: float, drift_se: float, growth_mean: float,
 def separable_set(seed: int, n: int = N_POINTS) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` points (float64) in 2-D, alternately from N(+MEAN, I) (label 1) and N(−MEAN, I) (label 0),
     separable through the origin, with non-support points of margin below ``GAP`` under the SVM removed."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
+        raise ValueError(f"n must be an even int >= 4, got {n!r}")
     rng = np.random.default_rng(seed)
     mu = np.array(MEAN)
     u = mu / np.linalg.norm(mu)
@@ -116,6 +118,8 @@ def separable_set(seed: int, n: int = N_POINTS) -> tuple[torch.Tensor, torch.Ten
 
 def flipped(y: torch.Tensor, seed: int, k: int = N_FLIP) -> torch.Tensor:
     """``y`` with ``k`` labels flipped (chosen by ``seed``)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(y):
+        raise ValueError(f"k must be an int in [0, {len(y)}], got {k!r}")
     idx = np.random.default_rng(seed + 10_000).choice(len(y), size=k, replace=False)
     out = y.clone()
     out[idx] = 1 - out[idx]
@@ -123,6 +127,9 @@ def flipped(y: torch.Tensor, seed: int, k: int = N_FLIP) -> torch.Tensor:
 
 
 def checkpoints(T: int) -> list[int]:
+    """About 40 log-spaced step counts from 1 to ``T`` (distinct ints, increasing, ending at T)."""
+    if isinstance(T, bool) or not isinstance(T, int) or T < 100:
+        raise ValueError(f"T must be an int >= 100, got {T!r}")
     return sorted(set(np.unique(np.logspace(0, math.log10(T), 40).round().astype(int)).tolist()))
 
 
