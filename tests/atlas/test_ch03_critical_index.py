@@ -27,16 +27,16 @@ def _registry():
 
 def test_decide_critical_index_every_branch():
     d = decide_critical_index
-    ctrl = (0.1, 0.1)  # the control's ρ: 0.1 + 2·0.1 < 0.5, below the threshold as it must be
+    ctrl = (0.1, 0.1)  # the control's ρ: 0.1 + 2·0.1 < 0.6 = RHO_MIN, below it as it must be
     assert d(0.9, 0.02, 0.05, 0.01, *ctrl) == "holds"
     assert d(0.9, 0.02, 0.35, 0.02, *ctrl) == "holds-with-correction"
-    assert d(0.2, 0.05, 0.35, 0.02, *ctrl) == "fails"  # 0.2 + 0.1 < 0.5
+    assert d(0.2, 0.05, 0.35, 0.02, *ctrl) == "fails"  # 0.2 + 0.1 < 0.6
     assert d(-0.3, 0.05, 0.35, 0.02, *ctrl) == "fails"
-    assert d(0.55, 0.05, 0.35, 0.02, *ctrl) == "inconclusive"  # 0.5 inside 0.55 ± 0.1
+    assert d(0.55, 0.05, 0.35, 0.02, *ctrl) == "inconclusive"  # 0.6 inside 0.55 ± 0.1
     assert d(0.9, 0.02, 0.12, 0.02, *ctrl) == "inconclusive"  # 0.1 inside 0.12 ± 0.04
     # the control does not read below the threshold: nothing is decided
     assert d(0.9, 0.02, 0.05, 0.01, 0.9, 0.02) == "inconclusive"
-    assert d(0.9, 0.02, 0.05, 0.01, 0.4, 0.1) == "inconclusive"  # 0.5 inside the control's interval
+    assert d(0.9, 0.02, 0.05, 0.01, 0.4, 0.1) == "inconclusive"  # 0.6 inside the control's interval 0.4 ± 0.2
     assert d(0.2, 0.05, 0.35, 0.02, 0.6, 0.02) == "inconclusive"
     # a NaN anywhere (e.g. a seed with too few points for a correlation)
     assert d(math.nan, 0.02, 0.05, 0.01, *ctrl) == "inconclusive"

@@ -57,14 +57,14 @@ from terrainlab.terrains import Terrain, critical_points
 
 DIM, DIM_QUICK = 12, 8  # landscape dimension d
 N_FEATURES = 256  # random Fourier features M
-N_STARTS, N_STARTS_QUICK = 100, 40  # Newton starts per landscape
+N_STARTS, N_STARTS_QUICK = 200, 100  # Newton starts per landscape
 MAX_ITER, MAX_ITER_QUICK = 40, 25  # damped-Newton iterations (all starts together)
-START_BOX = 25.0  # starts uniform in [−START_BOX, START_BOX]^d (25 correlation lengths)
-SEARCH_BOX = 80.0  # critical points found outside [−80, 80]^d are dropped (none in practice)
-TILT = 1.0  # the control's slope τ (one standard deviation of a gradient component)
+START_BOX = 50.0  # starts uniform in [−START_BOX, START_BOX]^d (50 correlation lengths)
+SEARCH_BOX = 100.0  # critical points found outside [−100, 100]^d are dropped (none in practice)
+TILT = 0.5  # the control's slope τ (half a standard deviation of a gradient component)
 N_SEEDS = 3
 LOW_FRACTION = 0.2  # "low-loss critical points": the lowest-energy fifth of those found
-RHO_MIN = 0.5  # Spearman ρ(loss, index fraction) above this (± 2 SE): index rises with loss
+RHO_MIN = 0.6  # Spearman ρ(loss, index fraction) above this (± 2 SE): index rises with loss
 NEAR_MIN = 0.1  # mean index fraction of the low-loss points below this (± 2 SE): near minima
 SEED_COLOURS = (ORANGE, BLUE, GREEN)
 
