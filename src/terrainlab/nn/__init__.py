@@ -10,6 +10,8 @@
   implicit / JFB / unrolled gradients, never raising on divergence.
 - Utilities: :func:`spectral_norm`, :func:`lipschitz_upper_bound`, :func:`jacobian_spectrum`,
   :func:`jacobian_regularizer`, :func:`fixed_point`, :func:`gmres`.
+- Attention geometry: :func:`attention` (output and weights), :func:`bilinear_form` (M = W_Q W_Kᵀ per head),
+  :func:`metric_report`, :func:`attention_entropy`, :func:`saturation_curve`.
 """
 
 from ..core.controllers import PIController
@@ -17,6 +19,16 @@ from ..core.linalg.gmres import KrylovResult, gmres
 from ..core.schemes import Bosh3, Dopri5, EmbeddedRK
 from .adaptive import odeint_adaptive, odeint_fixed
 from .adjoint import ODEBackwardStats
+from .attention import (
+    AttentionResult,
+    MetricReport,
+    SaturationCurve,
+    attention,
+    attention_entropy,
+    bilinear_form,
+    metric_report,
+    saturation_curve,
+)
 from .deq import DEQ, DEQInfo
 from .implicit import (
     BackwardStats,
@@ -71,6 +83,14 @@ __all__ = [
     "jacobian_regularizer",
     "gmres",
     "KrylovResult",
+    "attention",
+    "AttentionResult",
+    "bilinear_form",
+    "metric_report",
+    "MetricReport",
+    "attention_entropy",
+    "saturation_curve",
+    "SaturationCurve",
 ]
 
 

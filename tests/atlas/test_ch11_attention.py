@@ -1,0 +1,56 @@
+"""ch11 attention experiments: the decision rules branch by branch, and each experiment's quick verdict and control."""
+
+import pytest
+import torch
+
+from terrainlab.atlas import discover, run_one
+from terrainlab.atlas.chapters.ch11.qk_is_not_cosine_or_metric import (
+    decide_qk_cosine_metric,
+    dot_cosine_agreement,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _registry():
+    discover()
+
+
+def test_decide_qk_cosine_metric_branches():
+    assert decide_qk_cosine_metric(0.5, 0.0, 1.0, 1.0) == "fails"
+    assert decide_qk_cosine_metric(0.95, 0.8, 1.0, 1.0) == "holds"
+    assert decide_qk_cosine_metric(0.95, 0.0, 1.0, 1.0) == "holds-with-correction"
+    assert decide_qk_cosine_metric(0.5, 0.8, 1.0, 1.0) == "holds-with-correction"
+    assert decide_qk_cosine_metric(0.5, 0.0, 0.5, 1.0) == "inconclusive"  # control not cosine
+    assert decide_qk_cosine_metric(0.5, 0.0, 1.0, 0.0) == "inconclusive"  # control not a metric
+    with pytest.raises(ValueError, match="agreement"):
+        decide_qk_cosine_metric(1.5, 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="control_metric_frac"):
+        decide_qk_cosine_metric(0.5, 0.0, 1.0, float("nan"))
+
+
+def test_dot_cosine_agreement_unit_norm_is_exact_and_norms_break_it():
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(2, 1, 6, 4, generator=g, dtype=torch.float64), dim=-1)
+    k = torch.nn.functional.normalize(torch.randn(2, 1, 6, 4, generator=g, dtype=torch.float64), dim=-1)
+    allowed = torch.ones(1, 1, 6, 6, dtype=torch.bool)
+    a = dot_cosine_agreement(q, k, allowed)
+    assert a["top1"] == [1.0] and a["spearman"][0] == pytest.approx(1.0)
+    k2 = k * torch.linspace(0.1, 5, 6, dtype=torch.float64)[None, None, :, None]
+    b = dot_cosine_agreement(q, k2, allowed)
+    assert b["spearman"][0] < 1.0 and b["key_norm_cv"][0] > 0.3
+    with pytest.raises(ValueError, match="q and k"):
+        dot_cosine_agreement(q[0], k[0], allowed)
+
+
+def test_qk_is_not_cosine_or_metric_quick(seq_zoo_out):
+    res, figs = run_one("ch11.qk_is_not_cosine_or_metric", seq_zoo_out, quick=True)
+    n = res.numbers
+    assert res.verdict == "fails" and res.corrected
+    assert n["claim_kind"] == "empirical"
+    assert n["control_verdict_reads"] == "cosine and metric"
+    assert n["control_metric_qknorm_head"]["is_metric"] and n["control_metric_qknorm_head"]["top1_agreement_mean"] == 1.0
+    assert n["metric_head_frac_all_heads"] == 0.0 and n["top1_agreement_all_heads"] < 0.9
+    assert n["tiny_gpt"]["rank_le_d_k"]
+    if isinstance(n["minilm"], dict):  # the optional package is installed
+        assert n["minilm"]["rank_le_d_k"] and n["minilm"]["neg_eig_frac_mean"] == 0.5
+    assert figs
