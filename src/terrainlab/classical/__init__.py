@@ -2,6 +2,16 @@
 least squares and its exact gradient-descent rate, logistic regression and its implicit bias, the hard-margin
 SVM by the project's own QP."""
 
+from .kmeans import (
+    KMeansResult,
+    VoronoiGrid,
+    WCSSGDResult,
+    kmeans,
+    lloyd_step,
+    voronoi_grid,
+    wcss,
+    wcss_gd,
+)
 from .logistic import (
     ImplicitBiasPath,
     gd_logistic_regression,
@@ -10,6 +20,7 @@ from .logistic import (
     logistic_hessian,
     logistic_loss,
 )
+from .pca import PCAResult, SVDGeometry, effective_rank, pca, svd_geometry
 from .regression import (
     gd_linear_regression,
     least_squares_hessian,
@@ -33,4 +44,17 @@ __all__ = [
     "implicit_bias_path",
     "SVMResult",
     "hard_margin_svm",
+    "PCAResult",
+    "pca",
+    "SVDGeometry",
+    "svd_geometry",
+    "effective_rank",
+    "KMeansResult",
+    "kmeans",
+    "lloyd_step",
+    "wcss",
+    "WCSSGDResult",
+    "wcss_gd",
+    "VoronoiGrid",
+    "voronoi_grid",
 ]
