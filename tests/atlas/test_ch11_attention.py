@@ -8,6 +8,7 @@ from terrainlab.atlas.chapters.ch11.qk_is_not_cosine_or_metric import (
     decide_qk_cosine_metric,
     dot_cosine_agreement,
 )
+from terrainlab.atlas.chapters.ch11.sqrt_dk_saturation import decide_sqrt_dk
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,4 +54,28 @@ def test_qk_is_not_cosine_or_metric_quick(seq_zoo_out):
     assert n["tiny_gpt"]["rank_le_d_k"]
     if isinstance(n["minilm"], dict):  # the optional package is installed
         assert n["minilm"]["rank_le_d_k"] and n["minilm"]["neg_eig_frac_mean"] == 0.5
+    assert figs
+
+
+def test_decide_sqrt_dk_branches():
+    sat, flat, uniform, slope1 = (0.04, 0.003), (0.02, 0.005), (0.999, 1e-6), (1.0, 0.01)
+    assert decide_sqrt_dk(sat, flat, uniform, slope1) == "holds-with-correction"
+    assert decide_sqrt_dk(sat, flat, (0.02, 0.001), slope1) == "holds"  # orthogonality would explain it
+    assert decide_sqrt_dk((0.5, 0.01), flat, uniform, slope1) == "fails"  # no saturation
+    assert decide_sqrt_dk(sat, (0.3, 0.01), uniform, slope1) == "inconclusive"  # control not flat
+    assert decide_sqrt_dk((0.09, 0.01), flat, uniform, slope1) == "inconclusive"  # straddles the threshold
+    assert decide_sqrt_dk(sat, flat, (0.1, 0.05), slope1) == "inconclusive"
+    assert decide_sqrt_dk(sat, flat, uniform, (1.5, 0.01)) == "inconclusive"  # variance not ∝ d_k
+    with pytest.raises(ValueError, match="var_slope"):
+        decide_sqrt_dk(sat, flat, uniform, 1.0)
+
+
+def test_sqrt_dk_saturation_quick(tmp_path):
+    res, figs = run_one("ch11.sqrt_dk_saturation", tmp_path, quick=True)
+    n = res.numbers
+    assert res.verdict == "holds-with-correction" and res.corrected
+    assert n["claim_kind"] == "theorem-check" and len(n["seeds"]) == 3
+    assert n["control_flat"] and n["control_scaled_spread_mean"] < 0.1
+    assert n["unscaled_entropy_norm_at_max_d_mean"] < 0.1 < n["cosine_only_entropy_norm_at_max_d_mean"]
+    assert abs(n["var_slope_mean"] - 1) < 0.1
     assert figs
