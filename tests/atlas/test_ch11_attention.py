@@ -99,3 +99,16 @@ def test_minilm_attention_inputs_match_transformers():
         ref = model(input_ids=ids, attention_mask=mask.long(), output_hidden_states=True).hidden_states
     for x, r in zip(xs, ref):
         assert torch.allclose(x[mask], r[mask], atol=1e-9)
+
+
+def test_qk_without_minilm_runs_on_the_gpt_alone(seq_zoo_out, monkeypatch):
+    import terrainlab.seq.pretrained as pre
+
+    def absent():
+        raise ModuleNotFoundError("MiniLM weights are not installed")
+
+    monkeypatch.setattr(pre, "minilm_path", absent)
+    res, _ = run_one("ch11.qk_is_not_cosine_or_metric", seq_zoo_out, quick=True)
+    assert isinstance(res.numbers["minilm"], str) and "not available" in res.numbers["minilm"]
+    assert res.numbers["heads_measured"] == 8 and "tiny GPT alone" in res.explanation
+    assert res.verdict == "fails" and res.numbers["control_verdict_reads"] == "cosine and metric"
