@@ -12,6 +12,8 @@
   :func:`jacobian_regularizer`, :func:`fixed_point`, :func:`gmres`.
 - Attention geometry: :func:`attention` (output and weights), :func:`bilinear_form` (M = W_Q W_Kᵀ per head),
   :func:`metric_report`, :func:`attention_entropy`, :func:`saturation_curve`.
+- LoRA: :class:`LoRALinear` (W + (α/r)·B A), :func:`inject_lora`, :func:`merge_lora`, :func:`delta_w_spectrum`,
+  :func:`principal_angles`.
 """
 
 from ..core.controllers import PIController
@@ -44,6 +46,14 @@ from .lipschitz import (
     jacobian_spectrum,
     lipschitz_upper_bound,
     spectral_norm,
+)
+from .lora import (
+    DeltaSpectrum,
+    LoRALinear,
+    delta_w_spectrum,
+    inject_lora,
+    merge_lora,
+    principal_angles,
 )
 from .neural_ode import NeuralODE, ODESolution
 from .odestack import ODEStack, StackResult
@@ -91,6 +101,12 @@ __all__ = [
     "attention_entropy",
     "saturation_curve",
     "SaturationCurve",
+    "LoRALinear",
+    "inject_lora",
+    "merge_lora",
+    "DeltaSpectrum",
+    "delta_w_spectrum",
+    "principal_angles",
 ]
 
 
