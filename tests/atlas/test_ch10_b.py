@@ -60,3 +60,28 @@ def test_kmeans_is_not_gd_quick(out):
     assert n["lloyd_inertia_increases"] == 0 and n["lloyd_all_converged"]
     assert n["lloyd_equals_gd_with_eta_k_1_over_2n_k_max_err"] < 1e-10
     assert n["gd_steps_to_1e-8_mean"] > n["lloyd_moving_steps_mean"]
+
+
+# ---------------------------------------------------------------- ch10.pca_svd_geometry
+def test_decide_pca_svd_branches():
+    from terrainlab.atlas.chapters.ch10.pca_svd_geometry import decide_pca_svd
+
+    assert decide_pca_svd(1e-15, 0.62, 0.003, 0.10, 0.001, 0.99, 0.001) == "holds-with-correction"
+    assert decide_pca_svd(1e-15, 0.30, 0.01, 0.10, 0.001, 0.99, 0.001) == "holds"
+    assert decide_pca_svd(1e-15, 0.90, 0.01, 0.60, 0.01, 0.99, 0.001) == "fails"  # neither low
+    assert decide_pca_svd(1e-6, 0.30, 0.01, 0.10, 0.001, 0.99, 0.001) == "fails"  # a theorem check broke
+    assert decide_pca_svd(1e-15, 0.50, 0.05, 0.10, 0.001, 0.99, 0.001) == "inconclusive"  # 0.5 inside
+    assert decide_pca_svd(1e-15, 0.30, 0.01, 0.10, 0.001, 0.70, 0.01) == "inconclusive"  # control not full
+    assert decide_pca_svd(1e-15, NAN, NAN, 0.10, 0.001, 0.99, 0.001) == "inconclusive"
+    with pytest.raises(ValueError, match="theorem_err"):
+        decide_pca_svd(None, 0.3, 0.01, 0.1, 0.001, 0.99, 0.001)
+
+
+def test_pca_svd_geometry_quick(out):
+    res, figs = run_one("ch10.pca_svd_geometry", out, quick=True)
+    _check(res, figs, out, "holds-with-correction", "empirical")
+    n = res.numbers
+    assert n["theorem_pca_variance_equals_eigenvalue_rel_err"] < 1e-10
+    assert n["theorem_svd_stages_equal_A_err"] < 1e-10
+    assert n["digits_stable_rank_fraction_mean"] < 0.5 < n["digits_entropy_rank_fraction_mean"]
+    assert n["control_gaussian_entropy_rank_fraction_mean"] > 0.8 and n["control_verdict"] == "fails"
