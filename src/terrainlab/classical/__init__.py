@@ -1,6 +1,6 @@
 """terrainlab.classical — the classical algorithms of the book's chapter 10 as landscapes and walks on them:
 least squares and its exact gradient-descent rate, logistic regression and its implicit bias, the hard-margin
-SVM by the project's own QP."""
+SVM by the project's own QP, PCA / SVD geometry and effective rank, K-means (Lloyd) with Voronoi cells."""
 
 from .kmeans import (
     KMeansResult,
