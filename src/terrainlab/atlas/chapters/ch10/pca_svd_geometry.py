@@ -44,7 +44,7 @@ THEOREM_TOL = 1e-10  # relative error allowed in the theorem checks
 LOW = 0.5  # "low effective rank": below half of full rank
 FULL = 0.8  # the control's entropy rank must be above this fraction of full rank
 COV = ((3.0, 1.2), (1.2, 1.0))  # the 2-D cloud's covariance
-A_SVD = ((1.5, 1.0), (-0.4, 0.9))  # the matrix drawn as rotate-scale-rotate
+A_SVD = ((1.4, 1.2), (-0.2, 0.7))  # the matrix drawn as rotate-scale-rotate
 
 
 def decide_pca_svd(theorem_err: float, entropy_mean: float, entropy_se: float, stable_mean: float,
@@ -159,7 +159,7 @@ def _pca_svd_geometry(ctx: Context) -> Result:
         ax.plot([], [], color=c, label=f"PC{k + 1}: variance {lam[k]:.2f}")
     ax.set_aspect("equal")
     ax.set_title(f"PCA: Var along PC = eigenvalue (err {tc['var_err']:.0e})", fontsize=7)
-    ax.legend(frameon=False, fontsize=6, loc="lower right")
+    ax.legend(frameon=False, fontsize=6, loc="upper left")
     ax = axes[1]
     names = ("x (unit circle)", "Vᵀx (rotate)", "ΣVᵀx (scale)", "UΣVᵀx = Ax (rotate)")
     for pts, name, c in zip(tc["stages"], names, (BLACK, SKY, GREEN, VERMILLION)):
