@@ -119,7 +119,7 @@ def test_page_in_chromium(atlas_page, tmp_path):
             ctx.close()
 
 
-def _wait_until(page, expression, timeout=5.0):
+def _wait_until(page, expression, timeout=20.0):
     """Poll ``expression`` from Python until it is true.
 
     Not ``page.wait_for_function``: when its predicate is false at the first try, Playwright polls
@@ -140,7 +140,9 @@ def _check_figures(page, exps):
     # lazy images load when they come near the viewport: bring each one there
     for i in range(n):
         page.evaluate(f"document.images[{i}].scrollIntoView()")
-    _wait_until(page, "Array.from(document.images).every(i => i.complete)", timeout=10.0)
+    # an image inside a collapsed or off-screen block never comes near the viewport: load it now
+    page.evaluate("for (const i of document.images) i.loading = 'eager'")
+    _wait_until(page, "Array.from(document.images).every(i => i.complete)", timeout=60.0)  # a loaded CI host decodes the figures slowly
     widths = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
     assert sorted(src for src, _ in widths) == sorted(pngs)
     assert all(w > 0 for _, w in widths), widths
