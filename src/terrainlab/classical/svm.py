@@ -77,7 +77,7 @@ def hard_margin_svm(
     max_iter: int = 200,
 ) -> SVMResult:
     """Fit min ½‖w‖² s.t. y_i(wᵀx_i + b) ≥ 1 (``bias=False``: b = 0, the homogeneous SVM through the
-    origin) by SMO on the dual (see the module docstring). ``X`` (n, d) floating point, ``y`` (n,) in
+    origin) by an interior-point method on the dual (see the module docstring). ``X`` (n, d) floating point, ``y`` (n,) in
     {−1, +1}; computed in float64 on X's device, returned in X's dtype. Non-separable data give status
     "non-separable" (never an endless loop: at most ``max_iter`` Newton steps). Margins below about
     1/√C (in the data's units) cannot be told from non-separability and are reported "non-separable".
