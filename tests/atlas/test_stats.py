@@ -28,3 +28,14 @@ def test_side_of():
     assert side_of(float("nan"), 0.1, 0.0) == "inside"
     with pytest.raises(ValueError, match="k must"):
         side_of(1.0, 0.1, 0.0, k=-1)
+
+
+def test_gate_on_control():
+    from terrainlab.atlas.stats import gate_on_control
+
+    assert gate_on_control("fails", "holds", "holds") == "fails"
+    assert gate_on_control("fails", "fails", "holds") == "inconclusive"
+    assert gate_on_control("holds", "fails", {"fails", "inconclusive"}) == "holds"
+    assert gate_on_control("holds", "holds", {"fails", "inconclusive"}) == "inconclusive"
+    with pytest.raises(ValueError, match="expected"):
+        gate_on_control("holds", "holds", set())

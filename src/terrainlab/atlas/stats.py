@@ -8,9 +8,9 @@ functions are the one place that arithmetic is written.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-__all__ = ["mean_se", "side_of"]
+__all__ = ["gate_on_control", "mean_se", "side_of"]
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -54,3 +54,19 @@ def side_of(mean: float, se: float, threshold: float, k: float = 2.0) -> str:
     if mean + k * se < threshold:
         return "below"
     return "inside"
+
+
+def gate_on_control(verdict: str, control_verdict: str, expected: str | Collection[str]) -> str:
+    """The tested setting's verdict stands only when the control — the setting measured the same way where
+    the verdict must come out the other way — reads ``expected`` (one verdict or a collection of them);
+    otherwise the measurement cannot tell the two settings apart and the answer is ``"inconclusive"``.
+
+    >>> gate_on_control("fails", "holds", "holds"), gate_on_control("fails", "fails", "holds")
+    ('fails', 'inconclusive')
+    >>> gate_on_control("holds", "inconclusive", {"fails", "inconclusive"})
+    'holds'
+    """
+    allowed = {expected} if isinstance(expected, str) else set(expected)
+    if not allowed:
+        raise ValueError("expected must name at least one verdict the control has to read, got an empty collection")
+    return verdict if control_verdict in allowed else "inconclusive"

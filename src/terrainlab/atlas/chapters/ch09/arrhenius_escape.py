@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import gate_on_control
 from terrainlab.dynamics import (
     arrhenius_fit,
     escape_times,
@@ -79,7 +80,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("holds", "fails"), decide_with_control("holds", "holds")
     ('holds', 'inconclusive')
     """
-    return "inconclusive" if control_verdict == "holds" else verdict
+    return gate_on_control(verdict, control_verdict, {"fails", "holds-with-correction", "inconclusive"})
 
 
 def _measure(temps, n_walk, eta, span, shallow, x_saddle, esc, gen):

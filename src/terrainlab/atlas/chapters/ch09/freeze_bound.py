@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import gate_on_control
 from terrainlab.belief import (
     energy_field,
     estimate_contraction,
@@ -64,7 +65,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("fails", "holds"), decide_with_control("fails", "fails")
     ('fails', 'inconclusive')
     """
-    return verdict if control_verdict == "holds" else "inconclusive"
+    return gate_on_control(verdict, control_verdict, "holds")
 
 
 @experiment(

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import gate_on_control
 from terrainlab.belief import (
     energy,
     energy_field,
@@ -61,7 +62,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("holds-with-correction", "holds"), decide_with_control("holds-with-correction", "fails")
     ('holds-with-correction', 'inconclusive')
     """
-    return verdict if control_verdict == "holds" else "inconclusive"
+    return gate_on_control(verdict, control_verdict, "holds")
 
 
 def _geometric_control(n: int, generator) -> tuple[float, float, int]:

@@ -25,7 +25,7 @@ import torch
 
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.atlas.chapters.ch08.reasoning_field import multiwell
-from terrainlab.atlas.stats import side_of
+from terrainlab.atlas.stats import gate_on_control, side_of
 from terrainlab.belief import GradientField, langevin_orbit, simplex_fixed_points
 from terrainlab.dynamics import basin_map
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure, style
@@ -56,7 +56,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("holds-with-correction", "fails"), decide_with_control("holds", "holds")
     ('holds-with-correction', 'inconclusive')
     """
-    return verdict if control_verdict == "fails" else "inconclusive"
+    return gate_on_control(verdict, control_verdict, "fails")
 
 
 @experiment(

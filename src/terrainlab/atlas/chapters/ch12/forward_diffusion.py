@@ -18,6 +18,7 @@ import math
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import gate_on_control
 from terrainlab.core import EulerMaruyama, rollout
 from terrainlab.diffusion import VPSchedule, forward_chain, mmd_rbf, q_sample_discrete
 from terrainlab.plotting import BLUE, ORANGE, VERMILLION, figure
@@ -47,7 +48,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("holds", "fails"), decide_with_control("holds", "holds")
     ('holds', 'inconclusive')
     """
-    return verdict if control_verdict == "fails" else "inconclusive"
+    return gate_on_control(verdict, control_verdict, "fails")
 
 
 class _WrongNoiseChain:

@@ -17,6 +17,7 @@ import math
 import torch
 
 from terrainlab.atlas import Context, Result, experiment
+from terrainlab.atlas.stats import gate_on_control
 from terrainlab.core import Heun
 from terrainlab.diffusion import GaussianMixture, VPSchedule, sample_pf_ode
 from terrainlab.plotting import BLUE, GREEN, ORANGE, VERMILLION, figure
@@ -49,7 +50,7 @@ def decide_with_control(verdict: str, control_verdict: str) -> str:
     >>> decide_with_control("holds-with-correction", "holds"), decide_with_control("holds-with-correction", "fails")
     ('holds-with-correction', 'inconclusive')
     """
-    return verdict if control_verdict == "holds" else "inconclusive"
+    return gate_on_control(verdict, control_verdict, "holds")
 
 
 class _G:
