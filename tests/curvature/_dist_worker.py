@@ -36,5 +36,8 @@ def run(rank, world, port, out):
         t = trace(H, "hutch++", n_matvec=30, generator=torch.Generator().manual_seed(rank * 17))
         torch.save({"eig": r.eigenvalues, "conv": r.converged, "n": H.n_samples,
                     "trace": t.estimate}, f"{out}/rank{rank}.pt")
+        # both ranks reach the teardown together: a rank destroying the gloo group while its peer is still
+        # in flight aborted one process ("terminate called without an active exception") on a loaded host
+        dist.barrier()
     finally:
         dist.destroy_process_group()
