@@ -91,7 +91,10 @@ CHAPTER_TOPICS = {
     10: "classical algorithms",
     11: "deep architectures",
     12: "diffusion",
+    13: "aleph routing, the system of the forum reply",
 }
+# sections that are not chapters of the book: (navigation label, heading)
+NAMED_SECTIONS = {13: ("aleph", "The forum reply · aleph routing and the aleph-void autoencoder")}
 ROWS_SHOWN = 14  # measured numbers shown open in a card; the rest behind "more"
 
 CSS = """
@@ -495,6 +498,8 @@ def _section(e: dict) -> str:
 def _chapter_title(ch: int) -> str:
     if ch <= 0:
         return "Other"
+    if ch in NAMED_SECTIONS:
+        return NAMED_SECTIONS[ch][1]
     topic = CHAPTER_TOPICS.get(ch)
     return f"Chapter {ch}" + (f" · {topic}" if topic else "")
 
@@ -577,7 +582,7 @@ def render_html(results: dict) -> str:
             + "\n".join(_section(e) for e in chapters[ch])
             + "\n</section>"
         )
-        short = f"ch{ch:02d}" if ch > 0 else "other"
+        short = NAMED_SECTIONS[ch][0] if ch in NAMED_SECTIONS else (f"ch{ch:02d}" if ch > 0 else "other")
         topic = esc(CHAPTER_TOPICS.get(ch, ""))
         links.append(
             f'<a href="#chapter-{ch}" title="{topic}">{short}<span class="n">{len(chapters[ch])}</span></a>'

@@ -92,6 +92,8 @@ def matches(exp_id: str, patterns: list[str] | None) -> bool:
         ch = _chapter_prefix(p)
         if ch is not None and exp_id.lower().startswith(ch + "."):
             return True
+        if p.strip().lower() in NAMED_CHAPTERS and exp_id.lower().startswith(p.strip().lower() + "."):
+            return True
         if fnmatch.fnmatchcase(exp_id, p):
             return True
     return False
@@ -103,9 +105,15 @@ def _short_id(module: str) -> str:
     return ".".join(parts[-2:]) if len(parts) >= 2 else module
 
 
+# experiment folders that are not book chapters, and the section number they are reported under
+NAMED_CHAPTERS = {"aleph": 13}
+
+
 def _chapter_of(module: str) -> int:
     m = re.search(r"(?:^|\.)ch(\d+)(?:\.|$)", module)
-    return int(m.group(1)) if m else 0
+    if m:
+        return int(m.group(1))
+    return next((NAMED_CHAPTERS[part] for part in module.split(".") if part in NAMED_CHAPTERS), 0)
 
 
 # --------------------------------------------------------------------------------------------------
