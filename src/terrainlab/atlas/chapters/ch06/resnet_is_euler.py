@@ -52,11 +52,12 @@ def digits_split(seed: int, n_train: int = 1200):
 class ResNetClassifier(nn.Module):
     def __init__(self, L: int, T: float, width: int = 32, hidden: int = 64, seed: int = 0):
         super().__init__()
-        torch.manual_seed(seed)
-        self.embed = nn.Linear(64, width)
-        blocks = [nn.Sequential(nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, width)) for _ in range(L)]
-        self.stack = ODEStack(blocks, Euler(), steps=L, T=T)
-        self.head = nn.Linear(width, 10)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's init draws from the global RNG: seed it, restore it
+            torch.manual_seed(seed)
+            self.embed = nn.Linear(64, width)
+            blocks = [nn.Sequential(nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, width)) for _ in range(L)]
+            self.stack = ODEStack(blocks, Euler(), steps=L, T=T)
+            self.head = nn.Linear(width, 10)
 
     def hidden(self, x, **kw):
         return self.stack.integrate(self.embed(x), **kw).state
