@@ -43,6 +43,8 @@ _SUBPACKAGES = (
     "belief",
     "diffusion",
     "seq",
+    "classical",
+    "aleph",
     "atlas",
     "plotting",
 )
