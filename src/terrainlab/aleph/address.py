@@ -79,6 +79,9 @@ def address_logits(x: Tensor, codebook: Tensor, tau: float) -> Tensor:
     dt = compute_dtype(x.dtype)
     with torch.autocast(device_type=x.device.type, enabled=False):
         xs = x.to(dt)
+        # scale by max|x| first: ‖x‖² overflows float32 for |x| ≳ 1e19 (x̂ would be 0) and underflows for
+        # |x| ≲ 1e-19 (x̂ would be x/floor); x̂ = x/‖x‖ is scale invariant, so this changes only rounding
+        xs = xs / xs.abs().amax(dim=-1, keepdim=True).clamp_min(tiny_floor(dt))
         xs = xs / xs.norm(dim=-1, keepdim=True).clamp_min(tiny_floor(dt))
         a = codebook.to(dt)
         a_scaled = a / (a.norm(dim=-1, keepdim=True).clamp_min(tiny_floor(dt)) * tau)
@@ -182,4 +185,5 @@ class AlephAddress(nn.Module):
         k = u.abs().argmax(dim=-1, keepdim=True)
         sign = torch.sign(u.gather(-1, k))
         hard = sign * a_hat[k.squeeze(-1)]
-        return (hard + soft - soft.detach()).to(x.dtype)  # straight-through: value hard, gradient soft
+        # straight-through: the value is hard, the gradient (to x and to the codebook) exactly the soft one
+        return (soft + (hard - soft).detach()).to(x.dtype)

@@ -143,7 +143,10 @@ def linear_attention_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, chunk: int
         vv = vv.reshape(*lead, N, C, d)
         mask = torch.ones(C, C, dtype=torch.bool, device=v.device).tril()
         scores = (q @ k.transpose(-1, -2)).masked_fill(~mask, 0)        # (…, N, C, C)
-        num = (scores @ vv).to(acc)
+        if bool(torch.isfinite(vv).all()):
+            num = (scores @ vv).to(acc)
+        else:  # 0·NaN = NaN would leak a later token's NaN into earlier rows: mask after the product
+            num = torch.where(mask[:, :, None], scores[..., None] * vv[..., None, :, :], 0).sum(-2).to(acc)
         den = scores.to(acc).sum(-1)
         chunk_S = (k.transpose(-1, -2) @ vv).to(acc)                   # (…, N, F, d)
         chunk_z = k.to(acc).sum(-2)                                      # (…, N, F)
@@ -306,7 +309,15 @@ class AlephAttention(nn.Module):
             p_plus, p_minus = _straight_through_hard(u, p_plus, p_minus)
         phi = torch.cat([p_plus, p_minus], dim=-1)                          # (B, H·Cb, T, 2K)
         phi = phi.reshape(B, H, Cb, T, 2 * K).permute(0, 1, 3, 2, 4)        # (B, H, T, Cb, 2K)
-        return phi.reshape(B, H, T, Cb * 2 * K)
+        phi = phi.reshape(B, H, T, Cb * 2 * K)
+        if self.discipline:
+            # p± ≥ e^{−2/τ}/2K underflows to 0 for small τ (τ ≲ 0.01 in float32, 1e-3 in float64), and with it
+            # the denominator φ(q)·Σφ(k): a silent 0/0 → 0. Adding f = F·finfo.tiny·8 to every feature adds the
+            # constant 2f·n_codebooks + F·f² to every score (a vanishing uniform attention); the largest term
+            # max_f φ(q)_f · f ≥ f/F = finfo.tiny·8 is a normal number, so the denominator stays > 0 even with
+            # subnormals flushed. f is absorbed by rounding wherever p± > ~1e-28 (float32).
+            phi = phi + tiny_floor(phi.dtype) * phi.shape[-1]
+        return phi
 
     def features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(φ(q), φ(k), v) for x of shape (B, T, d_model): (B, H, T, F), (B, H, T, F), (B, H, T, d_head)."""
@@ -351,6 +362,8 @@ class AlephAttention(nn.Module):
         """Decode one token: x_t of shape (B, d_model) → (y_t (B, d_model), the next state). The state's size
         is fixed: a state for another batch size raises ``ValueError`` naming ``state``."""
         check_tensor(x_t, "x_t", ndim=2)
+        if x_t.shape[-1] != self.d_model:
+            raise ValueError(f"x_t must have shape (B, d_model={self.d_model}), got {tuple(x_t.shape)}")
         if not isinstance(state, HubState):
             raise ValueError(f"state must be a HubState (from init_state), got {type(state).__name__}")
         if state.S.shape[0] != x_t.shape[0]:

@@ -98,6 +98,8 @@ class SoftmaxAttention(nn.Module):
     def step(self, x_t: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
         """Decode one token x_t (B, d_model): append its key and value, attend over the whole cache."""
         check_tensor(x_t, "x_t", ndim=2)
+        if x_t.shape[-1] != self.d_model:
+            raise ValueError(f"x_t must have shape (B, d_model={self.d_model}), got {tuple(x_t.shape)}")
         if not isinstance(cache, KVCache):
             raise ValueError(f"cache must be a KVCache (from init_cache), got {type(cache).__name__}")
         if cache.k.shape[0] != x_t.shape[0]:
