@@ -6,7 +6,9 @@ Each check computes the same quantity on the CPU and on the GPU (float64 where i
 tight tolerances) and prints PASS / FAIL with the measured difference; the exit code is the
 number of failures. Checks: Hessian, GGN and Fisher products; certified Lanczos eigenpairs and the
 three trace estimators; the sharpness tracker through a few SGD steps; a filter-normalised plane
-(vmap and loop strategies) and an interpolation. Nothing here is needed by CI, which has no GPU.
+(vmap and loop strategies) and an interpolation; hub attention (terrainlab.aleph): the chunked scan and
+the recurrent step on the GPU against the CPU in float64, and the bf16-autocast module against a float64
+oracle (the discipline of aleph.md §3: GEMMs in bf16, reductions in float32). Nothing here is needed by CI, which has no GPU.
 """
 
 from __future__ import annotations
@@ -101,8 +103,45 @@ def main(argv=None) -> int:
     ic = interpolate(net, other, ce, data, n_points=11)
     ig = interpolate(gnet, other.to(dev), ce, gdata, n_points=11)
     check("interpolate on GPU = CPU", rel(ig.losses, ic.losses) < 1e-5, f"relative difference {rel(ig.losses, ic.losses):.1e}")
+    aleph_checks(dev)
     print(f"\n{len(FAILS)} failure(s)" + (f": {', '.join(FAILS)}" if FAILS else ""))
     return len(FAILS)
+
+
+def aleph_checks(dev: torch.device) -> None:
+    """Hub attention on ``dev``: the chunked scan and the recurrent step = the CPU's (float64), and the
+    bf16-autocast module close to the float64 oracle with its output in bf16 (no silent promotion)."""
+    from terrainlab.aleph.attention import AlephAttention
+
+    g = torch.Generator().manual_seed(3)
+    cpu = AlephAttention(64, 4, K=16, D_addr=8, generator=g).double()
+    gpu = AlephAttention(64, 4, K=16, D_addr=8).double().to(dev)
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(2, 300, 64, generator=g, dtype=torch.float64)
+    try:
+        torch.set_grad_enabled(False)
+        ref = cpu(x)
+        got = gpu(x.to(dev))
+        check("aleph chunked scan on GPU = CPU (float64)", rel(got, ref) < 1e-10 and got.device.type == dev.type,
+              f"relative difference {rel(got, ref):.1e}, result on {got.device}")
+        state, steps = gpu.init_state(2, dtype=torch.float64), []
+        for t in range(40):
+            y, state = gpu.step(x[:, t].to(dev), state)
+            steps.append(y)
+        step_err = rel(torch.stack(steps, 1), ref[:, :40])
+        check("aleph recurrent step on GPU = chunked scan on CPU (float64)", step_err < 1e-10,
+              f"relative difference {step_err:.1e}, state {state.nbytes} bytes after {state.n_tokens} tokens")
+        lp = AlephAttention(64, 4, K=16, D_addr=8).to(dev)
+        lp.load_state_dict({k: v.float() for k, v in cpu.state_dict().items()})
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+            yb = lp(x.float().to(dev))
+        err = rel(yb, ref)
+        check("aleph bf16 autocast vs float64 oracle", err < 3e-2 and yb.dtype == torch.bfloat16,
+              f"relative error {err:.1e}, output dtype {yb.dtype}")
+    except Exception as e:  # noqa: BLE001 - a crash is a failed check, reported with its message
+        check("aleph hub attention", False, f"{type(e).__name__}: {e}")
+    finally:
+        torch.set_grad_enabled(True)
 
 
 if __name__ == "__main__":
