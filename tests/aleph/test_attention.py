@@ -422,6 +422,18 @@ def test_nan_value_in_the_functional_scan_is_causal():
     assert state.status == "nonfinite"
 
 
+def test_empty_sequence():
+    phi_q, phi_k, v = _features(2, 1, 0, 4, 3, seed=0, dtype=f64)
+    out, state = linear_attention_chunked(phi_q, phi_k, v, 4, return_state=True)
+    assert out.shape == (2, 1, 0, 3) and state.n_tokens == 0 and not state.S.any() and state.S.shape == (2, 1, 4, 3)
+    _, st = linear_attention_chunked(*_features(2, 1, 3, 4, 3, seed=1, dtype=f64), 4, return_state=True)
+    _, st2 = linear_attention_chunked(phi_q, phi_k, v, 4, state=st, return_state=True)
+    assert torch.equal(st2.S, st.S) and st2.n_tokens == 3
+    att = _att()
+    y, s = att(_x(1, 0, 16), return_state=True)
+    assert y.shape == (1, 0, 16) and s.n_tokens == 0
+
+
 # ---------------------------------------------------------------------------------------------------- dtypes
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtypes_kept(dtype):

@@ -163,7 +163,10 @@ def linear_attention_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, chunk: int
         out = out.reshape(*lead, N * C, d)[..., :T, :].to(comp)
     if not return_state:
         return out
-    S_last, z_last = S_incl[..., -1, :, :], z_incl[..., -1, :]
+    if N == 0:  # an empty sequence absorbs nothing
+        S_last, z_last = S_incl.new_zeros(*lead, F, d), z_incl.new_zeros(*lead, F)
+    else:
+        S_last, z_last = S_incl[..., -1, :, :], z_incl[..., -1, :]
     n0 = 0 if state is None else state.n_tokens
     if state is not None:
         S_last, z_last = S_last + state.S.to(acc), z_last + state.z.to(acc)
