@@ -10,8 +10,10 @@ a key j is the positive kernel s(i, j) = ⟨φ(q_i), φ(k_j)⟩, so causal atten
 
 — the monograph's S_{t+1} = S_t + η F(S_t, x) with a state that does not grow with the context, where
 softmax attention's "state", the KV cache, grows by one key and value per token. The attention matrix
-φ(Q) φ(K)ᵀ has rank ≤ 2K (·n_codebooks), and the denominator is a dot product of positive vectors, so it
-is strictly positive. Several codebooks are combined by summing numerators and denominators before the
+φ(Q) φ(K)ᵀ has rank ≤ 2K — 2K on generic inputs; with n_codebooks = c it is ≤ 2Kc − c + 1, since every
+codebook's block of φ sums to the same constant (c − 1 linear relations) — and the denominator is a dot
+product of positive vectors, so it is strictly positive (in floating point too: see the feature floor
+below). Several codebooks are combined by summing numerators and denominators before the
 one division, which is the same as concatenating their feature maps.
 
 Three equal forms of the same function:
@@ -24,7 +26,9 @@ Three equal forms of the same function:
 
 bf16 discipline (aleph.md §3, on by default): the address in float32 with max-subtraction, τ folded into
 the float32 codebook, the GEMM operands in the compute dtype with their results, the carried state and
-the denominators in float32, and a clamp floor ``finfo(dtype).tiny·8`` that is not 0 in half precision.
+the denominators in float32, and a clamp floor ``finfo(dtype).tiny·8`` that is not 0 in half precision;
+the features get F·``finfo.tiny·8`` added, so φ(q)·φ(k) cannot underflow to 0 when p± ≥ e^{−2/τ}/2K does
+(τ ≲ 0.01 in float32): a lone key antipodal to its query then still gives out = v, not a silent 0.
 ``discipline=False`` is the control: logits in the compute dtype, exp(±u) without max-subtraction, and
 every sum and the recurrent state kept in the compute dtype.
 
@@ -378,7 +382,7 @@ class AlephAttention(nn.Module):
         return self.o_proj(out.reshape(x_t.shape[0], self.n_heads * self.d_head)), state
 
     def score_matrix(self, x: Tensor) -> Tensor:
-        """The unmasked kernel matrix s(i, j) = ⟨φ(q_i), φ(k_j)⟩ per head, (B, H, T, T): rank ≤ F."""
+        """The unmasked kernel matrix s(i, j) = ⟨φ(q_i), φ(k_j)⟩ per head, (B, H, T, T): rank ≤ F − n_codebooks + 1."""
         phi_q, phi_k, _ = self.features(x)
         return phi_q @ phi_k.transpose(-1, -2)
 
