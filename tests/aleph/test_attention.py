@@ -513,6 +513,11 @@ def test_bad_input():
                               HubState(S=torch.zeros(2, 1, 4, 2, dtype=f64), z=torch.zeros(2, 1, 4, dtype=f64)))
     with pytest.raises(ValueError, match="phi_q"):
         linear_attention_step(None, phi_k[..., 0, :], v[..., 0, :], None)
+    one = HubState(S=torch.zeros(1, 1, 4, 2, dtype=f64), z=torch.zeros(1, 1, 4, dtype=f64))
+    with pytest.raises(ValueError, match="v"):  # would broadcast silently
+        linear_attention_step(phi_q[..., 0, :], phi_k[..., 0, :], v[..., 0, :].expand(1, 3, 2), one)
+    with pytest.raises(ValueError, match="phi_k"):
+        linear_attention_step(phi_q[..., 0, :], phi_k[..., 0, :3], v[..., 0, :], one)
 
 
 def test_state_bytes_formula():

@@ -201,6 +201,8 @@ def linear_attention_step(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: HubSta
     check_tensor(v, "v", min_ndim=1)
     if phi_q.shape != phi_k.shape:
         raise ValueError(f"phi_k must have the shape of phi_q {tuple(phi_q.shape)}, got {tuple(phi_k.shape)}")
+    if v.shape[:-1] != phi_k.shape[:-1]:
+        raise ValueError(f"v must have shape (..., d) with (...) = {tuple(phi_k.shape[:-1])}, got {tuple(v.shape)}")
     _check_state(state, tuple(phi_k.shape[:-1]), phi_k.shape[-1], v.shape[-1])
     acc = state.S.dtype if discipline else v.dtype
     with torch.autocast(device_type=v.device.type, enabled=False):
