@@ -93,6 +93,8 @@ def significand_bits(dtype: torch.dtype) -> int:
 
 
 def _as_fraction(x, name: str) -> Fraction:
+    if type(x) is Fraction and 0 <= x <= 1:
+        return x
     if isinstance(x, bool) or not isinstance(x, (int, float, Fraction)):
         raise ValueError(f"{name} must hold ints, floats or fractions.Fraction in [0, 1], got {x!r}")
     if isinstance(x, float) and not math.isfinite(x):
@@ -128,15 +130,15 @@ def ternary_digits(x: Tensor, levels: int) -> Tensor:
     check_int(levels, "levels", minimum=1)
     if not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError("x must lie in [0, 1] (no NaN)")
-    digits = torch.empty(x.shape[0], levels, dtype=torch.int64)
+    digits = []
     three = torch.tensor(3.0, dtype=x.dtype)
     two = torch.tensor(2.0, dtype=x.dtype)
-    for i in range(levels):
+    for _ in range(levels):
         y = x * three  # rounded to x.dtype: the one inexact operation
         d = torch.minimum(torch.floor(y), two)
         x = y - d  # exact: the fractional part of a binary float is a binary float
-        digits[:, i] = d.to(torch.int64)
-    return digits
+        digits.append(d)
+    return torch.stack(digits, dim=1).to(torch.int64)
 
 
 def ternary_digits_exact(positions, levels: int) -> Tensor:
@@ -212,19 +214,24 @@ def ternary_digits_emulated(positions, bits: int, levels: int) -> Tensor:
     xs = _positions(positions)
     check_int(bits, "bits", minimum=2)
     check_int(levels, "levels", minimum=1)
-    out = []
-    for f in xs:
-        r = round_to_bits(f, bits)
-        n, den = r.numerator, r.denominator  # den = 2^E: every later value is a multiple of 2^-E
-        shift = den.bit_length() - 1
-        row = []
-        for _ in range(levels):
-            y = _round_int(3 * n, bits)
-            d = min(y >> shift, 2)
-            n = y - (d << shift)
-            row.append(d)
-        out.append(row)
-    return torch.tensor(out, dtype=torch.int64)
+    return torch.tensor([_emulated_row(f, bits, levels) for f in xs], dtype=torch.int64)
+
+
+def _emulated_row(f: Fraction, bits: int, levels: int, reference: list[int] | None = None) -> list[int]:
+    """The digits of one position in the emulated ``bits``-bit format; with ``reference``, stop after the first
+    digit that differs from it (the row is then shorter than ``levels``)."""
+    r = round_to_bits(f, bits)
+    n, den = r.numerator, r.denominator  # den = 2^E: every later value is a multiple of 2^-E
+    shift = den.bit_length() - 1
+    row = []
+    for i in range(levels):
+        y = _round_int(3 * n, bits)
+        d = min(y >> shift, 2)
+        n = y - (d << shift)
+        row.append(d)
+        if reference is not None and d != reference[i]:
+            break
+    return row
 
 
 def cantor_staircase(x: Tensor, levels: int | None = None) -> Tensor:
@@ -379,13 +386,22 @@ def first_wrong_level(positions, dtype: torch.dtype | int | None, levels: int, *
         digits = ternary_digits(torch.tensor(rounded, dtype=torch.float64).to(dtype), levels)
     elif isinstance(dtype, int) and not isinstance(dtype, bool) and dtype >= 2:
         bits, label = dtype, f"{dtype}-bit (emulated)"
-        digits = ternary_digits_emulated(xs, bits, levels)
+        first = []
+        for f, r in zip(xs, ref.tolist()):  # stop each position at its first wrong digit
+            row = _emulated_row(f, bits, levels, r)
+            first.append(len(row) if row[-1] != r[len(row) - 1] else 0)
+        return _failure_levels(label, bits, levels, torch.tensor(first, dtype=torch.int64))
     else:
         raise ValueError(f"dtype must be a floating torch.dtype, an int number of significand bits >= 2, or None, "
                          f"got {dtype!r}")
     wrong = digits != ref
     any_wrong = wrong.any(dim=1)
     first = torch.where(any_wrong, wrong.to(torch.int64).argmax(dim=1) + 1, torch.zeros_like(any_wrong, dtype=torch.int64))
-    ok_prefix = (~wrong).to(torch.int64).cumprod(dim=1)
+    return _failure_levels(label, bits, levels, first)
+
+
+def _failure_levels(label: str, bits: int, levels: int, first: Tensor) -> FailureLevels:
+    lv = torch.arange(1, levels + 1)
+    alive = (first[:, None] == 0) | (first[:, None] > lv[None, :])  # digits 1…ℓ all right
     return FailureLevels(label=label, bits=bits, levels=levels, first_wrong=first,
-                         survival=ok_prefix.double().mean(dim=0))
+                         survival=alive.double().mean(dim=0))
