@@ -61,13 +61,14 @@ def _step_loop(phi_q, phi_k, v):
 # ---------------------------------------------------------------------------------------------- three forms
 @settings(max_examples=30)
 @given(T=st.integers(1, 40), chunk=st.integers(1, 48), F=st.integers(1, 12), d=st.integers(1, 5),
-       seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float64, torch.float32]))
-def test_chunked_equals_step_equals_naive(T, chunk, F, d, seed, dtype):
-    # covers T not a multiple of the chunk, chunk > T and chunk = 1
+       seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float64, torch.float32]),
+       discipline=st.booleans())
+def test_chunked_equals_step_equals_naive(T, chunk, F, d, seed, dtype, discipline):
+    # covers T not a multiple of the chunk, chunk > T and chunk = 1; the discipline changes only numerics
     phi_q, phi_k, v = _features(2, 2, T, F, d, seed, dtype)
     tol = 1e-10 if dtype == f64 else 1e-5
     naive = linear_attention_naive(phi_q, phi_k, v)
-    chunked, state = linear_attention_chunked(phi_q, phi_k, v, chunk, return_state=True)
+    chunked, state = linear_attention_chunked(phi_q, phi_k, v, chunk, return_state=True, discipline=discipline)
     stepped, step_state = _step_loop(phi_q, phi_k, v)
     assert chunked.dtype == dtype and chunked.shape == v.shape
     assert torch.allclose(chunked, naive, atol=tol, rtol=0)
@@ -248,7 +249,13 @@ def test_small_tau_float32_no_overflow_and_the_control_overflows():
     assert not torch.isfinite(ctl(x)).all()
     # at a moderate τ the two agree (the discipline changes numerics, not the function)
     a, b = _att(tau=0.3, seed=5), _att(tau=0.3, seed=5, discipline=False)
-    assert torch.allclose(a(_x(1, 9, 16)), b(_x(1, 9, 16)), atol=1e-12)
+    x = _x(1, 9, 16)
+    assert torch.allclose(a(x), b(x), atol=1e-12)
+    state, outs = b.init_state(1), []
+    for t in range(9):
+        y_t, state = b.step(x[:, t], state)
+        outs.append(y_t)
+    assert torch.allclose(torch.stack(outs, 1), a(x), atol=1e-12)
 
 
 # -------------------------------------------------------------------------------------------------- gradients
