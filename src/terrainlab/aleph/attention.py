@@ -149,8 +149,12 @@ def linear_attention_chunked(phi_q: Tensor, phi_k: Tensor, v: Tensor, chunk: int
         scores = (q @ k.transpose(-1, -2)).masked_fill(~mask, 0)        # (…, N, C, C)
         if bool(torch.isfinite(vv).all()):
             num = (scores @ vv).to(acc)
-        else:  # 0·NaN = NaN would leak a later token's NaN into earlier rows: mask after the product
-            num = torch.where(mask[:, :, None], scores[..., None] * vv[..., None, :, :], 0).sum(-2).to(acc)
+        else:  # 0·NaN = NaN would leak a later token's NaN into earlier rows: multiply by the finite values,
+            # then mark NaN every (row, column) whose causal past in the chunk holds a non-finite value
+            bad = ~torch.isfinite(vv)
+            num = (scores @ vv.masked_fill(bad, 0)).to(acc)
+            reached = (mask.to(acc) @ bad.to(acc)) > 0
+            num = num.masked_fill(reached, float("nan"))
         den = scores.to(acc).sum(-1)
         chunk_S = (k.transpose(-1, -2) @ vv).to(acc)                   # (…, N, F, d)
         chunk_z = k.to(acc).sum(-2)                                      # (…, N, F)
