@@ -427,6 +427,9 @@ def test_nan_value_in_the_functional_scan_is_causal():
     assert torch.isfinite(out[..., 1]).all()
     assert torch.allclose(out[..., :6, :], linear_attention_naive(phi_q, phi_k, v)[..., :6, :], atol=1e-12)
     assert state.status == "nonfinite"
+    v[..., 6, 0] = float("inf")  # an inf value: non-finite from there on, never a silent finite number
+    out = linear_attention_chunked(phi_q, phi_k, v, 4)
+    assert torch.isfinite(out[..., :6, :]).all() and not torch.isfinite(out[..., 6:, 0]).any()
 
 
 def test_empty_sequence():
