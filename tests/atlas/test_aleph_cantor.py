@@ -50,4 +50,7 @@ def test_cantor_precision_quick(tmp_path):
     assert abs(n["slope_levels_per_bit_mean"] - LOG3_2) < 0.02
     assert 33 <= n["float64_first_wrong_level_mean"] <= 37
     assert n["float64_first_wrong_level_mean"] < n["ext64_first_wrong_level_mean"] < n["binary128_first_wrong_level_mean"]
+    # the staircase value at Cantor-set points in float64: good to ≈ 2^-33…2^-40 (conditioning), not 2^-52
+    assert -40 < n["float64_staircase_log2_error_median"] < -33 and n["float64_log2_eps"] == -52
+    assert abs(n["float64_staircase_log2_error_exact_at_rounded_x_median"] - n["float64_staircase_log2_error_median"]) < 2
     assert any(f.endswith(".png") for f in figs) and any(f.endswith(".svg") for f in figs)

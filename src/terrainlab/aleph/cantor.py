@@ -21,16 +21,23 @@ continuous, non-decreasing, constant on every removed middle third, c(0) = 0, c(
 **Where a float format goes wrong.** In a binary format with a p-bit significand the position is first rounded
 (relative error ≤ 2^{-p}), then every product 3x is rounded again (y − ⌊y⌋ is exact in binary floating point,
 so the multiplication is the only other error). An error e in x_{i−1} becomes 3e in x_i: errors grow ×3 per
-level, so after n levels it is about 3ⁿ · c · 2^{-p} (c ≈ 1/4–1/2: the mean rounding error in units of 2^{-p}).
-Digit n is wrong once the error reaches the distance of y_n to the nearest digit boundary 1 or 2, which for a
-uniformly placed position happens with probability ≈ 2 × error per level. The first wrong level is therefore
+level, so after n levels the error is 3ⁿ·E, with E = δ₀ + ε₁/3 + ε₂/9 + … the accumulated rounding errors (each
+a fraction of 2^{-p}). Digit n goes wrong when y_n = 3x_{n−1} lies within the error 3ⁿE of a digit boundary 1 or
+2, which for a uniformly placed orbit has probability 2·3^{n−1}|E|; summing the hazard,
+P(first wrong level > n) ≈ exp(−(3ⁿ − 1)|E|), so the first wrong level is
 
-    n* ≈ log₃(2^p) + log₃(1/c) = p · log₃2 + O(1),   log₃2 = 0.6309…
+    n* ≈ log₃(1/|E|) + O(1) = p · log₃2 + O(1),   log₃2 = 0.6309…
+
+(the O(1) is positive, ≈ +1.4 measured: log₃(1/|E|) is large when the rounding errors happen to be small).
 
 bfloat16 (p = 8) ≈ 5, float16 (11) ≈ 7, float32 (24) ≈ 15, float64 (53) ≈ 33, x87 extended (64) ≈ 40,
 binary128 (113) ≈ 71 ternary levels, plus about one level (the O(1) term), with a spread of a few levels from
 where the orbit happens to pass a boundary. No fixed width holds an unbounded depth: depth D needs p ≳ D·log₂3
 bits. Exact rational arithmetic (Python integers; :func:`ternary_digits_exact`) never goes wrong.
+
+The staircase value inherits this as a conditioning: c is Hölder continuous with exponent log₃2
+(|c(x) − c(x′)| ≤ C·|x − x′|^{log₃2}), so the rounding of x alone (δ ≈ 2^{-p}) can move c by ≈ 2^{-p·log₃2} at
+points of the Cantor set — in float64 about 2^{-33}, not 2^{-52} — whatever arithmetic follows.
 
 Functions: :func:`ternary_digits` (float path, any torch floating dtype), :func:`ternary_digits_exact` (exact
 path), :func:`ternary_digits_emulated` (a p-bit binary float with round-to-nearest-even emulated exactly with
