@@ -17,8 +17,11 @@ format — bfloat16, float16, float32, float64 in torch, and 64- and 113-bit bin
 integers (checked digit for digit against the torch formats in tests/aleph/test_cantor.py) — the first level
 (up to 100) whose digit differs from the exact digit, per position. Per seed: the mean first wrong level per
 format and the least-squares slope of that mean against p; reported as mean ± SE over the seeds
-(atlas.stats.mean_se). Also: the same for points of the Cantor set (digits in {0, 2}, seed ctx.seed), and the
-survival curve (share of positions whose first ℓ digits are all right).
+(atlas.stats.mean_se). Also: the same for points of the Cantor set (digits in {0, 2}, seed ctx.seed + 3), the
+survival curve (share of positions whose first ℓ digits are all right), the share of positions already wrong at
+the author's levels, and the staircase value c(x) at the Cantor-set points computed in each torch dtype against
+the exact c, next to the exact c at the rounded position (:func:`staircase_errors`: the loss is the conditioning
+of c, Hölder with exponent log₃2, not the arithmetic).
 
 Control. The exact path — the same iteration in Python integers (x = a/b: d = min(⌊3a/b⌋, 2), a ← 3a − d·b) —
 measured the same way to level 200 on the same positions: it must never go wrong. If it does (the comparison
