@@ -17,8 +17,8 @@ from terrainlab.atlas.chapters.aleph.decoding_is_a_state_iteration import (
 # a passing measurement: exact equivalence, constant memory, flat time, converging; controls the other way
 GOOD = dict(step_vs_chunked_err=1e-15, hub_mem_ratio=1.0, hub_slope_mean=0.0, hub_slope_se=0.01,
             conv_slope_mean=-0.5, conv_slope_se=0.02, control_kv_ratio=64.0, control_kv_expected=64.0,
-            control_slope_mean=0.8, control_slope_se=0.05, control_drift_slope_mean=0.0,
-            control_drift_slope_se=0.02)
+            control_slope_mean=0.8, control_slope_se=0.05, control_turning_slope_mean=0.0,
+            control_turning_slope_se=0.02)
 
 
 def _d(**kw):
@@ -53,7 +53,7 @@ def test_decide_decoding_inconclusive_on_the_interval(kw):
     {"control_kv_ratio": 1.0},                                  # the KV cache did not grow
     {"control_slope_mean": 0.1},                                # softmax time per token flat too
     {"control_slope_mean": 0.25, "control_slope_se": 0.05},     # softmax slope not clearly above 0.2
-    {"control_drift_slope_mean": -0.5},                         # the turning source converged too
+    {"control_turning_slope_mean": -0.5},                       # the turning source converged too
 ])
 def test_decide_decoding_inconclusive_when_a_control_does_not_read_the_other_way(kw):
     assert _d(**kw) == "inconclusive"

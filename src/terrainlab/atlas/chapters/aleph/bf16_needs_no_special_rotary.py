@@ -161,6 +161,15 @@ def _recurrent(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, state:
     return torch.stack(outs, -2)
 
 
+def _twin(model: AlephAttention, *, tau: float, discipline: bool) -> AlephAttention:
+    """The same weights in a module built with another τ and discipline."""
+    twin = AlephAttention(model.d_model, model.n_heads, K=model.K, D_addr=model.D_addr, tau=tau,
+                          d_head=model.d_head, chunk=model.chunk, discipline=discipline,
+                          dtype=model.q_proj.weight.dtype)
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
 def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
     """Per-position relative errors of every path of the module docstring for one seed (model and input)."""
     check_int(T, "T", minimum=2)
@@ -170,8 +179,7 @@ def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
         raise ValueError(f"T_rec and T_small must not exceed T={T}, got {T_rec}, {T_small}")
     g = torch.Generator().manual_seed(seed)
     disc = AlephAttention(D_MODEL, 1, K=K, D_addr=D_ADDR, tau=TAU, generator=g, dtype=torch.float32)
-    raw = copy.deepcopy(disc)
-    raw.discipline = False
+    raw = _twin(disc, tau=TAU, discipline=False)
     w_q = torch.randn(D_MODEL, 2 * K, generator=g) / math.sqrt(D_MODEL)
     w_k = torch.randn(D_MODEL, 2 * K, generator=g) / math.sqrt(D_MODEL)
     x = torch.randn(1, T, D_MODEL, generator=g)
@@ -205,15 +213,13 @@ def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
         # small τ: the same weights, |u| up to 1/τ = 100
         xs = x[:, :T_small]
         small = {}
-        for name, model in (("on", disc), ("off", raw)):
-            m = copy.deepcopy(model)
-            m.tau = SMALL_TAU
+        for name, on in (("on", True), ("off", False)):
+            m = _twin(disc, tau=SMALL_TAU, discipline=on)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 q, k, v = m.features(xs)
             o = linear_attention_chunked(q, k, v, m.chunk, discipline=m.discipline)
             small[name] = o
-        m64 = copy.deepcopy(oracle)
-        m64.tau = SMALL_TAU
+        m64 = _twin(oracle, tau=SMALL_TAU, discipline=True)
         ref_small = linear_attention_chunked(*m64.features(x64[:, :T_small]), m64.chunk)
         out["small_tau_on"] = _rel_err(small["on"], ref_small)
         out["small_tau_off_nonfinite"] = float((~torch.isfinite(small["off"])).any(-1).double().mean())

@@ -102,12 +102,12 @@ def loglog_slope(t, y) -> float:
 def decide_decoding(step_vs_chunked_err: float, hub_mem_ratio: float, hub_slope_mean: float,
                     hub_slope_se: float, conv_slope_mean: float, conv_slope_se: float, *,
                     control_kv_ratio: float, control_kv_expected: float, control_slope_mean: float,
-                    control_slope_se: float, control_drift_slope_mean: float, control_drift_slope_se: float,
+                    control_slope_se: float, control_turning_slope_mean: float, control_turning_slope_se: float,
                     eq_tol: float = EQ_TOL, time_slope_max: float = TIME_SLOPE_MAX,
                     conv_slope_max: float = CONV_SLOPE_MAX) -> str:
     """inconclusive unless the controls read the other way: the KV cache's memory ratio equals
     ``control_kv_expected`` (t_max/t_min), the softmax step's time slope lies above ``time_slope_max`` and
-    the drifting source's convergence slope above ``conv_slope_max`` (both by mean ± 2 SE). Then fails when
+    the turning source's convergence slope above ``conv_slope_max`` (both by mean ± 2 SE). Then fails when
     the stepped outputs differ from the chunked forward by more than ``eq_tol``, the hub's memory ratio is
     not exactly 1, its time slope lies above ``time_slope_max`` or the stationary convergence slope above
     ``conv_slope_max``; holds when both slopes lie below their thresholds; inconclusive otherwise."""
@@ -115,8 +115,8 @@ def decide_decoding(step_vs_chunked_err: float, hub_mem_ratio: float, hub_slope_
             "hub_slope_mean": hub_slope_mean, "hub_slope_se": hub_slope_se, "conv_slope_mean": conv_slope_mean,
             "conv_slope_se": conv_slope_se, "control_kv_ratio": control_kv_ratio,
             "control_kv_expected": control_kv_expected, "control_slope_mean": control_slope_mean,
-            "control_slope_se": control_slope_se, "control_drift_slope_mean": control_drift_slope_mean,
-            "control_drift_slope_se": control_drift_slope_se, "eq_tol": eq_tol, "time_slope_max": time_slope_max,
+            "control_slope_se": control_slope_se, "control_turning_slope_mean": control_turning_slope_mean,
+            "control_turning_slope_se": control_turning_slope_se, "eq_tol": eq_tol, "time_slope_max": time_slope_max,
             "conv_slope_max": conv_slope_max}
     for name, v in vals.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -127,7 +127,7 @@ def decide_decoding(step_vs_chunked_err: float, hub_mem_ratio: float, hub_slope_
         raise ValueError(f"control_kv_expected must be t_max/t_min > 1, got {control_kv_expected!r}")
     controls_ok = (control_kv_ratio == control_kv_expected
                    and side_of(control_slope_mean, control_slope_se, time_slope_max) == "above"
-                   and side_of(control_drift_slope_mean, control_drift_slope_se, conv_slope_max) == "above")
+                   and side_of(control_turning_slope_mean, control_turning_slope_se, conv_slope_max) == "above")
     if not controls_ok:
         return "inconclusive"
     time_side = side_of(hub_slope_mean, hub_slope_se, time_slope_max)
@@ -321,7 +321,7 @@ def _run(ctx: Context) -> Result:
     verdict = decide_decoding(tr["eq_err"], hub_ratio, hub_slope, hub_slope_se, conv_slope, conv_slope_se,
                               control_kv_ratio=kv_ratio, control_kv_expected=kv_expected,
                               control_slope_mean=kv_slope, control_slope_se=kv_slope_se,
-                              control_drift_slope_mean=rot_slope, control_drift_slope_se=rot_slope_se)
+                              control_turning_slope_mean=rot_slope, control_turning_slope_se=rot_slope_se)
     # the controls' own readings: the softmax cache read as the "state" (constant? no), the turning source
     kv_side = side_of(kv_slope, kv_slope_se, TIME_SLOPE_MAX)
     control_verdict = "fails" if kv_ratio != 1 or kv_side == "above" else (
