@@ -292,10 +292,10 @@ def memory_pass(Ts, *, device="cpu", dtype=torch.float32, contenders=CONTENDERS,
             done = [(t, r) for t, r in res[n].items() if r["skip"] is None]
             pred_mem = _extrapolate([(t, r["peak"] or r["saved"]) for t, r in done], T)
             pred_t = _extrapolate([(t, r["call_s"]) for t, r in done], T)
-            if n not in stopped and pred_mem is not None and pred_mem > limit:
+            if pred_mem is not None and pred_mem > limit:
                 stopped[n] = f"out of memory (predicted {pred_mem / GIB:.1f} GiB > {limit / GIB:.1f} GiB)"
-            if n not in stopped and pred_t is not None and pred_t > max_call_s:
-                stopped[n] = f"not run (predicted {pred_t:.0f} s per call > {max_call_s:.0f} s)"
+            elif n in stopped or (pred_t is not None and pred_t > max_call_s):
+                stopped[n] = f"not run (predicted {pred_t:.0f} s per call > {max_call_s:.0f} s, {pred_mem / GIB:.1f} GiB)"
             if n in stopped:
                 res[n][T] = {"peak": None, "saved": None, "call_s": None, "skip": stopped[n]}
                 continue
@@ -327,7 +327,7 @@ def _memory_child(spec: str) -> None:
     print("RESULT " + json.dumps({n: {str(T): r for T, r in d.items()} for n, d in res.items()}))
 
 
-def memory_pass_fresh(Ts, *, contenders=CONTENDERS, limit: float | None = None, max_call_s: float = 150.0,
+def memory_pass_fresh(Ts, *, dtype=torch.float32, contenders=CONTENDERS, limit: float | None = None, max_call_s: float = 150.0,
                       chunk: int = CHUNK, timeout_s: float = 900) -> dict:
     """:func:`memory_pass` on the CPU in a fresh process whose glibc mmap threshold is fixed at 64 KiB (so a
     freed tensor leaves the resident set and the RSS peak is the peak of live tensors) — the timing process
@@ -335,7 +335,7 @@ def memory_pass_fresh(Ts, *, contenders=CONTENDERS, limit: float | None = None, 
     import json
     import subprocess
 
-    spec = json.dumps({"Ts": list(Ts), "device": "cpu", "dtype": "float32", "contenders": list(contenders),
+    spec = json.dumps({"Ts": list(Ts), "device": "cpu", "dtype": str(dtype).removeprefix("torch."), "contenders": list(contenders),
                        "limit": memory_limit(torch.device("cpu")) if limit is None else limit,
                        "max_call_s": max_call_s, "chunk": chunk})
     out = subprocess.run([sys.executable, __file__, "--memory-child", spec], capture_output=True, text=True,
@@ -350,8 +350,8 @@ def memory_pass_fresh(Ts, *, contenders=CONTENDERS, limit: float | None = None, 
 def timing_pass(Ts, mem: dict, *, device="cpu", dtype=torch.float32, repeats: int = 5, level_budget_s: float = 60.0,
                 chunk: int = CHUNK, verbose: bool = True) -> dict:
     """Median forward+backward time of every contender that ``mem`` (from :func:`memory_pass`) ran at T, the
-    contenders alternated round by round; the number of rounds at each T is ``repeats``, fewer where the
-    calls of one round would exceed ``level_budget_s`` (at least 1). A warm-up call precedes the rounds
+    contenders alternated round by round; each contender runs ``repeats`` rounds, fewer (at least 1) where
+    they would exceed its share of ``level_budget_s``. A warm-up call precedes the rounds
     where T ≤ 4096. Returns {name: {T: {"time": s | None, "rounds": n}}}."""
     device = torch.device(device)
     contenders = list(mem)
@@ -362,20 +362,23 @@ def timing_pass(Ts, mem: dict, *, device="cpu", dtype=torch.float32, repeats: in
         if T <= 4096:
             for fn in runs.values():
                 fn()
-        per_round = sum(mem[n][T]["call_s"] for n in runs)
-        rounds = max(1, min(repeats, int(level_budget_s / max(per_round, 1e-9))))
+        # each contender gets up to ``repeats`` rounds within its share of the level's budget (at least 1);
+        # the rounds alternate the contenders still running
+        share = level_budget_s / max(len(runs), 1)
+        want = {n: max(1, min(repeats, int(share / max(mem[n][T]["call_s"], 1e-9)))) for n in runs}
         times: dict[str, list[float]] = {n: [] for n in runs}
-        for _ in range(rounds):
+        for i in range(max(want.values(), default=0)):
             for n, fn in runs.items():
-                t0 = time.perf_counter()
-                fn()
-                times[n].append(time.perf_counter() - t0)
+                if i < want[n]:
+                    t0 = time.perf_counter()
+                    fn()
+                    times[n].append(time.perf_counter() - t0)
         for n in contenders:
-            res[n][T] = {"time": statistics.median(times[n]) if n in runs else None, "rounds": rounds}
+            res[n][T] = {"time": statistics.median(times[n]) if n in runs else None, "rounds": want.get(n, 0)}
         if verbose:
             cells = ", ".join(f"{n} {res[n][T]['time'] * 1e3:.1f} ms" if res[n][T]["time"] else f"{n} –"
                               for n in contenders)
-            print(f"  T={T}: {rounds} rounds: {cells}", flush=True)
+            print(f"  T={T}: {cells} (rounds {want})", flush=True)
         del x, runs
     return res
 
@@ -388,7 +391,7 @@ def forward_backward(Ts, *, device="cpu", dtype=torch.float32, repeats: int = 5,
     device = torch.device(device)
     fresh = device.type == "cpu" if fresh_memory is None else fresh_memory
     if fresh:
-        mem = memory_pass_fresh(Ts, contenders=contenders, limit=limit, max_call_s=max_call_s, chunk=chunk)
+        mem = memory_pass_fresh(Ts, dtype=dtype, contenders=contenders, limit=limit, max_call_s=max_call_s, chunk=chunk)
     else:
         mem = memory_pass(Ts, device=device, dtype=dtype, contenders=contenders, limit=limit, max_call_s=max_call_s,
                           chunk=chunk)
@@ -489,7 +492,7 @@ def report_forward_backward(res: dict, Ts) -> dict:
             row.append(f"{r[n]['time'] * 1e3:.1f}" if r[n].get("time") else r[n]["skip"])
         row += [f"{ratio:.2f}" if ratio else "–",
                 f"{r['hub']['time'] / r['sdpa math']['time']:.2f}" if r.get("sdpa math", {}).get("time") and hub else "–",
-                str(r.get("sdpa", {}).get("rounds", "–"))]
+                "/".join(str(r[n].get("rounds", 0)) for n in contenders)]
         rows.append(row)
     print(table(rows, ["T"] + [f"{n} ms" for n in contenders] + ["hub/sdpa", "hub/sdpa math", "rounds"]))
     first, interp = crossover(Ts, ratios)
@@ -555,7 +558,7 @@ def main(argv=None) -> dict:
 
     print("\n1-2. forward+backward")
     fb = forward_backward(Ts, device=device, dtype=dtype, repeats=3 if quick else 5,
-                          level_budget_s=6.0 if quick else 60.0, max_call_s=10.0 if quick else 150.0)
+                          level_budget_s=6.0 if quick else 40.0, max_call_s=10.0 if quick else 150.0)
     summary = report_forward_backward(fb, Ts)
 
     print(f"\n3. decoding (time per token over a window of 32 steps after a prefill of L tokens; "
