@@ -333,11 +333,13 @@ def _run(ctx: Context) -> Result:
         corrected=(
             f"Every binary float format gets the ternary digits of a staircase position wrong at a finite level "
             f"≈ p·log₃2 + {np.mean(offsets):.1f} (measured slope {slope_mean:.3f} levels per significand bit): "
-            f"fp64 is good to about {m64:.0f} levels (first failures from ≈ {numbers['float64_first_wrong_level_q05']:.0f}), "
-            f"a 113-bit float to about {m128:.0f}. A wider float only moves the wall (depth D needs ≈ 1.585·D bits); "
+            f"fp64 first goes wrong at level {m64:.1f} on average (5% of positions wrong by level "
+            f"{numbers['float64_first_wrong_level_q05']:.0f}, the earliest at {numbers['float64_first_wrong_level_min']}), "
+            f"a 113-bit float at {m128:.1f}. A wider float only moves the wall (depth D needs ≈ 1.585·D bits); "
             "for an unbounded Cantor depth no float format suffices, and the remedy is exact integer/rational "
-            "arithmetic, which never goes wrong. The staircase value c(x) in float64 is good to about "
-            f"2^{stair['float64']['median']:.0f} on the Cantor set, not 2^-52, because c is Hölder-log₃2 in x."
+            "arithmetic, which never goes wrong. The staircase value c(x) computed in float64 is good to about "
+            f"2^{stair['float64']['median']:.1f} (median; worst 2^{stair['float64']['max']:.1f}) on the Cantor set, "
+            "not 2^-52, because c is Hölder-log₃2 in x: an exact position is needed, not only exact arithmetic."
         ) if verdict == "holds-with-correction" else (
             f"float64 keeps the ternary digits right to level {DEPTH} for most positions: fp64 suffices at this depth."
             if verdict == "fails" else None),
