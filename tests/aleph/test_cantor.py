@@ -13,6 +13,7 @@ from terrainlab.aleph.cantor import (
     cantor_staircase,
     cantor_staircase_exact,
     first_wrong_level,
+    first_wrong_levels,
     round_to_bits,
     significand_bits,
     ternary_digits,
@@ -130,6 +131,18 @@ def test_cantor_positions_kinds():
     assert set(d.unique().tolist()) <= {0, 2} and len(pos) == 30
     assert all(cantor_staircase_exact(x) == sum(Fraction(di // 2, 2 ** (i + 1)) for i, di in enumerate(row))
                for x, row in zip(pos[:5], d.tolist()))
+
+
+def test_first_wrong_levels_several_formats_at_once():
+    digits, pos = cantor_positions(80, 100, generator=torch.Generator().manual_seed(5))
+    r = first_wrong_levels(pos, (torch.float32, 64, None), 90, exact_digits=digits)
+    assert list(r) == ["float32", "64-bit (emulated)", "exact"]
+    assert torch.equal(r["float32"].first_wrong, first_wrong_level(pos, torch.float32, 90).first_wrong)
+    assert r["float32"].mean < r["64-bit (emulated)"].mean and r["exact"].fraction_failed == 0
+    with pytest.raises(ValueError, match="dtypes"):
+        first_wrong_levels(pos, torch.float32, 10)
+    with pytest.raises(ValueError, match="dtypes"):
+        first_wrong_levels(pos, (), 10)
 
 
 def test_failure_levels_is_frozen():

@@ -76,6 +76,7 @@ __all__ = [
     "cantor_staircase",
     "cantor_staircase_exact",
     "first_wrong_level",
+    "first_wrong_levels",
     "round_to_bits",
     "significand_bits",
     "ternary_digits",
@@ -405,6 +406,29 @@ def first_wrong_level(positions, dtype: torch.dtype | int | None, levels: int, *
     any_wrong = wrong.any(dim=1)
     first = torch.where(any_wrong, wrong.to(torch.int64).argmax(dim=1) + 1, torch.zeros_like(any_wrong, dtype=torch.int64))
     return _failure_levels(label, bits, levels, first)
+
+
+def first_wrong_levels(positions, dtypes=(torch.bfloat16, torch.float32, torch.float64), levels: int = 64, *,
+                       exact_digits: Tensor | None = None) -> dict[str, FailureLevels]:
+    """:func:`first_wrong_level` for several formats at once (torch dtypes and/or emulated widths; None for the
+    exact control), the exact digits computed once; keyed by each result's label.
+
+    >>> _, pos = cantor_positions(100, 80, generator=torch.Generator().manual_seed(1))
+    >>> r = first_wrong_levels(pos, (torch.bfloat16, torch.float64, None), 60)
+    >>> {k: (v.bits, v.fraction_failed) for k, v in r.items()}
+    {'bfloat16': (8, 1.0), 'float64': (53, 1.0), 'exact': (0, 0.0)}
+    """
+    xs = _positions(positions)
+    check_int(levels, "levels", minimum=1)
+    if isinstance(dtypes, (torch.dtype, int)) or dtypes is None or not isinstance(dtypes, Sequence) or not dtypes:
+        raise ValueError(f"dtypes must be a non-empty sequence of formats, got {dtypes!r}")
+    if exact_digits is None:
+        exact_digits = ternary_digits_exact(xs, levels)
+    out = {}
+    for fmt in dtypes:
+        r = first_wrong_level(xs, fmt, levels, exact_digits=exact_digits)
+        out[r.label] = r
+    return out
 
 
 def _failure_levels(label: str, bits: int, levels: int, first: Tensor) -> FailureLevels:
