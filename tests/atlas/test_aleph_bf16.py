@@ -102,3 +102,12 @@ def test_bf16_quick(tmp_path):
     # honest finding: the undisciplined *scan* does not degrade (torch accumulates bf16 sums in fp32)
     assert n["control_scan_off"]["err_last_octave"] < n["err_max"]
     assert len(figs) == 2 and all((tmp_path / f).stat().st_size > 1000 for f in figs)
+
+
+def test_measure_recurrent_needs_measure_seed_results():
+    from terrainlab.atlas.chapters.aleph.bf16_needs_no_special_rotary import measure_recurrent
+
+    with pytest.raises(ValueError, match="runs"):
+        measure_recurrent([])
+    with pytest.raises(ValueError, match="runs"):
+        measure_recurrent([{"scan_on": np.ones(3)}])

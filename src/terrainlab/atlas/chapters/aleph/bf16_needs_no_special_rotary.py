@@ -171,7 +171,8 @@ def _twin(model: AlephAttention, *, tau: float, discipline: bool) -> AlephAttent
 
 
 def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
-    """Per-position relative errors of every path of the module docstring for one seed (model and input)."""
+    """Per-position relative errors of every scan path of the module docstring for one seed (model and input),
+    and the inputs of its recurrent forms (``rec_inputs``, for :func:`measure_recurrent`)."""
     check_int(T, "T", minimum=2)
     check_int(T_rec, "T_rec", minimum=2)
     check_int(T_small, "T_small", minimum=2)
@@ -204,12 +205,10 @@ def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
         out["elu_on"] = _rel_err(linear_attention_chunked(eq, ek, vd, disc.chunk, discipline=True), ref_elu)
         out["elu_off"] = _rel_err(linear_attention_chunked(eq, ek, vd, disc.chunk, discipline=False), ref_elu)
         s = slice(0, T_rec)
-        st_on = disc.init_state(1, dtype=torch.bfloat16)                 # float32 S, z under the discipline
-        st_off = raw.init_state(1, dtype=torch.bfloat16)                 # bf16 S, z without it
-        out["state_dtype_on"], out["state_dtype_off"] = str(st_on.S.dtype), str(st_off.S.dtype)
-        out["rec_on"] = _rel_err(_recurrent(qd[..., s, :], kd[..., s, :], vd[..., s, :], st_on, True), ref[..., s, :])
-        out["rec_off"] = _rel_err(_recurrent(qr[..., s, :], kr[..., s, :], vr[..., s, :], st_off, False),
-                                  ref[..., s, :])
+        # the recurrent forms run for all seeds at once (measure_recurrent): their inputs and empty states
+        out["rec_inputs"] = {"on": (qd[..., s, :], kd[..., s, :], vd[..., s, :]),
+                             "off": (qr[..., s, :], kr[..., s, :], vr[..., s, :]), "ref": ref[..., s, :],
+                             "init_on": disc.init_state, "init_off": raw.init_state}
         # small τ: the same weights, |u| up to 1/τ = 100
         xs = x[:, :T_small]
         small = {}
@@ -225,6 +224,24 @@ def measure_seed(seed: int, T: int, T_rec: int, T_small: int) -> dict:
         out["small_tau_off_nonfinite"] = float((~torch.isfinite(small["off"])).any(-1).double().mean())
         out["small_tau_on_nonfinite"] = float((~torch.isfinite(small["on"])).any(-1).double().mean())
     return out
+
+
+def measure_recurrent(runs: list[dict]) -> None:
+    """Decode every seed's first T_rec tokens token by token, the seeds as the rows of one batch, with the
+    discipline (float32 state) and without it (bf16 state); adds per-seed errors ``rec_on``, ``rec_off`` and
+    the state dtypes to each run (and drops its ``rec_inputs``)."""
+    if not runs or any("rec_inputs" not in r for r in runs):
+        raise ValueError("runs must be a non-empty list of measure_seed results holding 'rec_inputs'")
+    ins = [r.pop("rec_inputs") for r in runs]
+    n = len(ins)
+    ref = torch.cat([i["ref"] for i in ins])
+    for name, on in (("on", True), ("off", False)):
+        q, k, v = (torch.cat([i[name][j] for i in ins]) for j in range(3))
+        state = ins[0]["init_" + name](n, dtype=torch.bfloat16)   # float32 S, z under the discipline; bf16 without
+        o = _recurrent(q, k, v, state, on)
+        for b, r in enumerate(runs):
+            r["rec_" + name] = _rel_err(o[b:b + 1], ref[b:b + 1])
+            r["state_dtype_" + name] = str(state.S.dtype)
 
 
 def _stats(per_seed: list[np.ndarray], l_min: int) -> dict:
@@ -258,6 +275,7 @@ def _run(ctx: Context) -> Result:
     sz = sizes(ctx.quick)
     seeds = [ctx.seed + i for i in range(N_SEEDS)]
     runs = [measure_seed(s, sz["T"], sz["T_rec"], sz["T_small_tau"]) for s in seeds]
+    measure_recurrent(runs)
     paths = ("scan_on", "rec_on", "scan_off", "rec_off", "elu_on", "elu_off", "small_tau_on")
     st = {p: _stats([r[p] for r in runs], sz["L_MIN"]) for p in paths}
     # the disciplined hub: the worse of its two forms, per seed
