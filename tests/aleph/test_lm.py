@@ -67,6 +67,20 @@ def test_mixer_reads_the_past(attention):
     assert torch.equal(none(y)[:, 10], none(x)[:, 10])
 
 
+@pytest.mark.parametrize("ngram", [1, 2, 3])
+def test_input_embedding_sees_exactly_ngram_bytes(ngram):
+    """Without a mixer the logits at t depend on x_t … x_{t−ngram+1} and on nothing earlier."""
+    m = randomise_(small("none", ngram=ngram))
+    x = torch.randint(0, 256, (2, 24), generator=torch.Generator().manual_seed(5))
+    t = 12
+    for back in range(5):
+        y = x.clone()
+        y[:, t - back] = (y[:, t - back] + 11) % 256
+        same = torch.equal(m(y)[:, t], m(x)[:, t])
+        assert same == (back >= ngram), (ngram, back)
+    assert len(m.E) == ngram
+
+
 def test_equal_parameter_counts_hub_softmax():
     for kw in ({}, dict(d_model=64, n_layers=2, n_heads=4, context=64, K=8, D_addr=4)):
         hub, soft = n_params(small("hub", **kw)), n_params(small("softmax", **kw))
