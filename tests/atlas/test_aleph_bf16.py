@@ -101,6 +101,7 @@ def test_bf16_quick(tmp_path):
     assert n["control_degrades"] is True
     # honest finding: the undisciplined *scan* does not degrade (torch accumulates bf16 sums in fp32)
     assert n["control_scan_off"]["err_last_octave"] < n["err_max"]
+    assert n["bf16_sum_of_4096_ones"] == {"cumsum": 4096.0, "matmul": 4096.0, "sequential": 256.0}
     assert len(figs) == 2 and all((tmp_path / f).stat().st_size > 1000 for f in figs)
 
 
@@ -111,3 +112,11 @@ def test_measure_recurrent_needs_measure_seed_results():
         measure_recurrent([])
     with pytest.raises(ValueError, match="runs"):
         measure_recurrent([{"scan_on": np.ones(3)}])
+
+
+def test_bf16_accumulation_probe():
+    from terrainlab.atlas.chapters.aleph.bf16_needs_no_special_rotary import bf16_accumulation_probe
+
+    assert bf16_accumulation_probe(300) == {"cumsum": 300.0, "matmul": 300.0, "sequential": 256.0}
+    with pytest.raises(ValueError, match="n"):
+        bf16_accumulation_probe(0)
