@@ -91,11 +91,14 @@ def address_logits(x: Tensor, codebook: Tensor, tau: float) -> Tensor:
 def signed_softmax(u: Tensor) -> tuple[Tensor, Tensor]:
     """(p₊, p₋) = (e^{u−m}, e^{−u−m}) / Σ(e^{u−m} + e^{−u−m}), m = max|u| over the last dimension: the
     softmax over the 2K logits [u; −u], max-subtracted so it never overflows. NaN logits give NaN (never a
-    silent zero)."""
-    m = u.abs().amax(dim=-1, keepdim=True)
-    e_plus, e_minus = torch.exp(u - m), torch.exp(-u - m)
-    z = (e_plus + e_minus).sum(dim=-1, keepdim=True)  # ≥ 1: the largest |u| contributes e⁰
-    return e_plus / z, e_minus / z
+    silent zero).
+
+    Computed as one fused ``torch.softmax`` of [u; −u] (which subtracts that same maximum, so Z ≥ 1): its
+    backward keeps only the output, 2K numbers per row instead of the exponentials, the maximum and the
+    normaliser — 12–18 % less time and 18 % fewer saved bytes for the hub's forward+backward (bench/aleph.py)."""
+    p = torch.softmax(torch.cat([u, -u], dim=-1), dim=-1)
+    K = u.shape[-1]
+    return p[..., :K], p[..., K:]
 
 
 class AlephAddress(nn.Module):
