@@ -328,7 +328,7 @@ def _memory_child(spec: str) -> None:
 
 
 def memory_pass_fresh(Ts, *, dtype=torch.float32, contenders=CONTENDERS, limit: float | None = None, max_call_s: float = 150.0,
-                      chunk: int = CHUNK, timeout_s: float = 900) -> dict:
+                      chunk: int = CHUNK, timeout_s: float = 3600) -> dict:
     """:func:`memory_pass` on the CPU in a fresh process whose glibc mmap threshold is fixed at 64 KiB (so a
     freed tensor leaves the resident set and the RSS peak is the peak of live tensors) — the timing process
     keeps the allocator as users have it."""
