@@ -15,8 +15,10 @@ from terrainlab.aleph.address import AlephAddress, address_logits, signed_softma
 from terrainlab.aleph.attention import (
     AlephAttention,
     HubState,
+    hub_decoding_field,
     linear_attention_chunked,
     linear_attention_naive,
+    linear_attention_rollout,
     linear_attention_step,
 )
 
@@ -56,6 +58,41 @@ def _step_loop(phi_q, phi_k, v):
         y, state = linear_attention_step(phi_q[:, :, t], phi_k[:, :, t], v[:, :, t], state)
         outs.append(y)
     return torch.stack(outs, 2), state
+
+
+# ---------------------------------------------------------------------------- decoding as a core rollout
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_rollout_of_the_hub_field_is_the_decoding(dtype, tol):
+    phi_q, phi_k, v = _features(2, 3, 19, 6, 4, seed=31, dtype=dtype)
+    out, state, traj = linear_attention_rollout(phi_q, phi_k, v)
+    assert out.dtype == dtype and out.shape == v.shape and traj.status == "max_steps" and traj.n_steps == 19
+    assert torch.allclose(out, linear_attention_naive(phi_q, phi_k, v), atol=tol, rtol=0)
+    stepped, step_state = _step_loop(phi_q, phi_k, v)
+    assert torch.allclose(state.S.to(step_state.S.dtype), step_state.S, atol=tol * 19, rtol=0)
+    assert torch.allclose(state.z.to(step_state.z.dtype), step_state.z, atol=tol * 19, rtol=0)
+    # every recorded state is the prefix sum: s_t = Σ_{j<t} φ(k_j)[v_j; 1]ᵀ
+    assert traj.states.shape == (20, 2, 3, 6, 5)
+    t = 7
+    want_S = (phi_k[:, :, :t, :, None] * v[:, :, :t, None, :]).sum(2)
+    assert torch.allclose(traj.states[t, ..., :4], want_S, atol=tol, rtol=0)
+    assert torch.allclose(traj.states[t, ..., 4], phi_k[:, :, :t].sum(2), atol=tol, rtol=0)
+    # continuing from a state = running the whole sequence
+    _, s1, _ = linear_attention_rollout(phi_q[:, :, :11], phi_k[:, :, :11], v[:, :, :11])
+    out2, s2, _ = linear_attention_rollout(phi_q[:, :, 11:], phi_k[:, :, 11:], v[:, :, 11:], state=s1)
+    assert s2.n_tokens == 19 and torch.allclose(out2, out[:, :, 11:], atol=tol, rtol=0)
+
+
+def test_hub_decoding_field_bad_input():
+    phi_q, phi_k, v = _features(1, 1, 4, 3, 2, seed=2, dtype=f64)
+    F = hub_decoding_field(phi_k, v)
+    s = torch.zeros(1, 1, 3, 3, dtype=f64)
+    assert torch.equal(F(s, 0.0)[..., -1], phi_k[:, :, 0])  # z's increment is φ(k_t)
+    with pytest.raises(ValueError, match="t must index a token"):
+        F(s, 4.0)
+    with pytest.raises(ValueError, match="v must have shape"):
+        hub_decoding_field(phi_k, v[:, :, :3])
+    with pytest.raises(ValueError, match="state"):
+        linear_attention_rollout(phi_q, phi_k, v, state=HubState(S=torch.zeros(2, 1, 3, 2), z=torch.zeros(2, 1, 3)))
 
 
 # ---------------------------------------------------------------------------------------------- three forms
@@ -106,11 +143,14 @@ def test_module_forward_equals_naive_equals_step(mode, chunk, T):
     x = _x(3, T, 16, seed=T)
     y = att(x)
     assert torch.allclose(y, att(x, impl="naive"), atol=1e-10, rtol=0)
+    y_r, state_r = att(x, impl="rollout", return_state=True)
+    assert torch.allclose(y_r, y, atol=1e-10, rtol=0) and state_r.n_tokens == T
     state, outs = att.init_state(3), []
     for t in range(T):
         y_t, state = att.step(x[:, t], state)
         outs.append(y_t)
     assert torch.allclose(torch.stack(outs, 1), y, atol=1e-10, rtol=0)
+    assert torch.allclose(state_r.S, state.S, atol=1e-10, rtol=0) and torch.allclose(state_r.z, state.z, atol=1e-10)
     assert state.n_tokens == T and state.status == "ok"
     # forward with return_state hands over to step()
     y_head, st = att(x[:, : T - 1], return_state=True)

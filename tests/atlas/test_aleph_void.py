@@ -77,6 +77,11 @@ def test_void_reconstruction_quick(out):
         assert len(n[f"cosine_{m}_per_seed"]) == 3 and math.isfinite(n[f"cosine_{m}_se"])
     # every cosine beats the flat-colour floor; the hard address sits below none
     assert n["cosine_hard"] > n["flat_colour_cosine"] and n["cosine_none"] > n["cosine_hard"]
+    # the digits arm (reported beside the verdict): every mode trains and reconstructs held-out digits
+    for m in ("soft", "hard", "none"):
+        assert 0.5 < n[f"digits_cosine_{m}"] < 1 and n[f"digits_axes_in_use_{m}"] <= 128
+    assert math.isclose(n["digits_gap_none_minus_hard"], n["digits_cosine_none"] - n["digits_cosine_hard"])
+    assert "digits" in res.explanation
     assert res.corrected is None
     assert figs and all((out / f).exists() for f in figs)
     json.dumps(n)

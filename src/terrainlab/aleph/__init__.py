@@ -15,8 +15,10 @@ from terrainlab.aleph.address import (
 from terrainlab.aleph.attention import (
     AlephAttention,
     HubState,
+    hub_decoding_field,
     linear_attention_chunked,
     linear_attention_naive,
+    linear_attention_rollout,
     linear_attention_step,
 )
 from terrainlab.aleph.cantor import (
@@ -64,8 +66,10 @@ __all__ = [
     "first_wrong_level",
     "first_wrong_levels",
     "generate",
+    "hub_decoding_field",
     "linear_attention_chunked",
     "linear_attention_naive",
+    "linear_attention_rollout",
     "linear_attention_step",
     "photo_crops",
     "reconstruction_cosine",

@@ -24,6 +24,9 @@ Three equal forms of the same function:
   the prefix sums accumulated in float32 (or the input's float64);
 * :func:`linear_attention_step` / :meth:`AlephAttention.step` — one token, constant memory (decoding).
 
+And, to show what decoding is, :func:`linear_attention_rollout`: the same recurrence run by
+:func:`terrainlab.core.rollout` on the field :func:`hub_decoding_field` (Euler, η = 1).
+
 bf16 discipline (aleph.md §3, on by default): the address in float32 with max-subtraction, τ folded into
 the float32 codebook, the GEMM operands in the compute dtype with their results, the carried state and
 the denominators in float32, and a clamp floor ``finfo(dtype).tiny·8`` that is not 0 in half precision;
@@ -63,9 +66,10 @@ from terrainlab.aleph.address import (
     super_fibonacci,
     tiny_floor,
 )
+from terrainlab.core import Euler, rollout
 from terrainlab.core.validate import check_choice, check_int, check_positive, check_tensor
 
-IMPLS = ("chunked", "naive")
+IMPLS = ("chunked", "naive", "rollout")
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,68 @@ def linear_attention_step(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: HubSta
     return out, HubState(S=S, z=z, n_tokens=state.n_tokens + 1)
 
 
+def hub_decoding_field(phi_k: Tensor, v: Tensor):
+    """The hub's decoding as a core field on the packed state s = [S | z] of shape (…, F, d + 1):
+
+        F(s, t) = φ(k_t) [v_t; 1]ᵀ,
+
+    so :func:`terrainlab.core.rollout` with ``Euler()`` and η = 1 from s₀ = [S₀ | z₀] is the decoding
+    recurrence S_t = S_{t−1} + φ(k_t) v_tᵀ, z_t = z_{t−1} + φ(k_t) — the monograph's S_{t+1} = S_t + η F(S_t, x_t)
+    with a field that reads the t-th token (t = 0, 1, …: the rollout's time with η = 1) and does not depend on
+    s. The denominator's state z is S for a value with a constant 1 appended. Shapes (…, T, F) and (…, T, d);
+    the field returns the state's dtype (that of ``v``).
+    """
+    check_tensor(phi_k, "phi_k", min_ndim=2)
+    check_tensor(v, "v", min_ndim=2)
+    if v.shape[:-1] != phi_k.shape[:-1]:
+        raise ValueError(f"v must have shape (..., T, d) with (..., T) = {tuple(phi_k.shape[:-1])}, got {tuple(v.shape)}")
+    T = phi_k.shape[-2]
+    v1 = torch.cat([v, torch.ones_like(v[..., :1])], -1)
+
+    def field(s: Tensor, t: float) -> Tensor:
+        i = int(round(t))
+        if not 0 <= i < T:
+            raise ValueError(f"t must index a token in [0, {T}), got {t!r}")
+        return (phi_k[..., i, :, None] * v1[..., i, None, :]).to(s.dtype)
+
+    return field
+
+
+def linear_attention_rollout(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: HubState | None = None):
+    """Causal linear attention computed by :func:`terrainlab.core.rollout` of :func:`hub_decoding_field`
+    (``Euler()``, η = 1, every state recorded), then out_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t on the recorded states.
+
+    The same function as :func:`linear_attention_naive` and :func:`linear_attention_chunked` (and
+    memory O(T·F·d) like the oracle): it exists to show, and test, that hub decoding *is* a rollout of the
+    core engine. Shapes (…, T, F), (…, T, F), (…, T, d), in the dtype of ``v``. Returns (out, state,
+    trajectory); ``trajectory.states`` is (T + 1, …, F, d + 1), the packed [S_t | z_t] for t = 0 … T.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> phi_q, phi_k = torch.rand(2, 1, 5, 4, generator=g, dtype=torch.float64).unbind(0)
+    >>> v = torch.randn(1, 5, 3, generator=g, dtype=torch.float64)
+    >>> out, state, traj = linear_attention_rollout(phi_q, phi_k, v)
+    >>> bool(torch.allclose(out, linear_attention_naive(phi_q, phi_k, v), atol=1e-14)), str(traj.status)
+    (True, 'max_steps')
+    """
+    _check_features(phi_q, phi_k, v)
+    lead, T, F, d = tuple(phi_k.shape[:-2]), phi_k.shape[-2], phi_k.shape[-1], v.shape[-1]
+    if state is None:
+        s0 = v.new_zeros(*lead, F, d + 1)
+        n0 = 0
+    else:
+        _check_state(state, lead, F, d)
+        s0 = torch.cat([state.S, state.z[..., None]], -1).to(v.dtype)
+        n0 = state.n_tokens
+    traj = rollout(hub_decoding_field(phi_k, v), s0, eta=1.0, steps=T, scheme=Euler())
+    S, z = traj.states[1:, ..., :d], traj.states[1:, ..., d]            # (T, …, F, d), (T, …, F)
+    q = phi_q.movedim(-2, 0).to(v.dtype)                                 # (T, …, F)
+    num = (q[..., None, :] @ S).squeeze(-2)
+    den = (q * z).sum(-1, keepdim=True)
+    out = (num / den.clamp_min(tiny_floor(v.dtype))).movedim(0, -2)
+    last = traj.states[-1]
+    return out, HubState(S=last[..., :d], z=last[..., d], n_tokens=n0 + T), traj
+
+
 def _naive_signed_softmax(u: Tensor) -> tuple[Tensor, Tensor]:
     """exp(±u)/Σ(exp(u) + exp(−u)) without max-subtraction: overflows once |u| > log(max float) (the
     discipline-off control)."""
@@ -349,7 +415,9 @@ class AlephAttention(nn.Module):
                 impl: str = "chunked"):
         """y = o_proj(hub attention) for x of shape (B, T, d_model). ``state`` continues from a prefix (a
         :class:`HubState` from :meth:`init_state`, :meth:`step` or an earlier ``return_state=True`` call);
-        ``impl="naive"`` uses the cumulative-sum oracle (no state)."""
+        ``impl="naive"`` uses the cumulative-sum oracle (no state), ``impl="rollout"`` the decoding recurrence run
+        by :func:`terrainlab.core.rollout` (:func:`linear_attention_rollout`; O(T·F·d) memory, to show and test
+        that decoding is a rollout)."""
         check_choice(impl, "impl", IMPLS)
         phi_q, phi_k, v = self.features(x)
         B, T = x.shape[0], x.shape[1]
@@ -357,6 +425,10 @@ class AlephAttention(nn.Module):
             if state is not None or return_state:
                 raise ValueError("impl='naive' is the oracle and takes no state (use impl='chunked')")
             out, new_state = linear_attention_naive(phi_q.to(v.dtype), phi_k.to(v.dtype), v), None
+        elif impl == "rollout":
+            acc = compute_dtype(v.dtype) if state is None else state.S.dtype
+            out, new_state, _ = linear_attention_rollout(phi_q, phi_k, v.to(acc), state=state)
+            out = out.to(v.dtype)
         else:
             res = linear_attention_chunked(phi_q, phi_k, v, self.chunk, state=state, discipline=self.discipline,
                                            return_state=return_state)

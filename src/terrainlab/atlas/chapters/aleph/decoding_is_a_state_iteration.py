@@ -24,9 +24,11 @@ Measured with :meth:`terrainlab.aleph.attention.AlephAttention.step` and
   below ``TIME_SLOPE_MAX``. Control: the softmax step's slope must lie above it (it copies and attends over
   the whole cache at every token).
 - **the trajectory** (float64, d_model = ``TRAJ_D_MODEL``; one model from ctx.seed, ``N_SEEDS`` source
-  seeds ctx.seed + 1 + i): t = 1 … t_traj tokens (4096; quick 256) decoded by ``step`` from the empty
-  state. Its outputs and final state equal the chunked forward pass of the same sequences (relative
-  difference ≤ ``EQ_TOL``: one function). The relative increment ‖S_t − S_{t−1}‖/‖S_t‖ (expected ∝ 1/t:
+  seeds ctx.seed + 1 + i): t = 1 … t_traj tokens (4096; quick 256) from the empty state, run by the core
+  engine — :func:`terrainlab.core.rollout` of the field F(s, t) = φ(k_t)[v_t; 1]ᵀ on the packed state s = [S | z]
+  with Euler and η = 1 (:func:`~terrainlab.aleph.attention.linear_attention_rollout`) — and decoded again by
+  ``step`` token by token. The rollout's states, the stepped outputs and state, and the chunked forward pass
+  of the same sequences agree (relative difference ≤ ``EQ_TOL``: one function). The relative increment ‖S_t − S_{t−1}‖/‖S_t‖ (expected ∝ 1/t:
   S_t/t is a running mean, the iteration with η_t = 1/t) and the normalised state S_t/z_t (row f: the
   φ_f-weighted mean of the values) against its limit, the relative distance with rows weighted by their
   mass E[φ_f] (:func:`rel_state_error`). On a **stationary** source (x_t i.i.d. N(R·e₁, σ²I)) the limit is
@@ -52,7 +54,7 @@ import numpy as np
 import torch
 from matplotlib.ticker import NullLocator
 
-from terrainlab.aleph.attention import AlephAttention
+from terrainlab.aleph.attention import AlephAttention, linear_attention_rollout
 from terrainlab.aleph.softmax_baseline import KVCache, SoftmaxAttention
 from terrainlab.atlas import Context, Result, experiment
 from terrainlab.atlas.chapters._digits import one_thread
@@ -234,22 +236,28 @@ def measure_trajectory(model_seed: int, source_seeds: list[int], t_traj: int, ch
         for rot in (False, True):
             rows[rot].append(_source(g, basis, tok, rot))
     x = torch.stack(rows[False] + rows[True])                                   # (2n, T, d)
-    cps = set(checkpoints)
     with torch.no_grad():
+        # the trajectory, run by the core engine: rollout of the hub field F(s, t) = φ(k_t)[v_t; 1]ᵀ, Euler, η = 1
+        phi_q, phi_k, v = att.features(x)
+        _, _, traj = linear_attention_rollout(phi_q, phi_k, v)
+        S_traj, z_traj = traj.states[..., :-1], traj.states[..., -1]          # (T + 1, 2n, H, F, d_head), (…, F)
+        norm_states = {t: S_traj[t] / z_traj[t][..., None] for t in checkpoints}  # (2n, H, F, d_head)
+        # the same sequences decoded token by token with the module's step(), and in one chunked forward pass
         state = att.init_state(2 * n, dtype=torch.float64)
-        ys, states_S, norm_states = [], [], {}
+        ys, step_err = [], 0.0
         for t in range(1, t_traj + 1):
             y, state = att.step(x[:, t - 1], state)
             ys.append(y)
-            states_S.append(state.S[:n])
-            if t in cps:
-                norm_states[t] = state.S / state.z[..., None]                     # (2n, H, F, d_head)
+            if t in norm_states:
+                step_err = max(step_err, float((state.S - S_traj[t]).abs().max() / S_traj[t].abs().max()))
         y_step = torch.stack(ys, 1)
         y_chunk, st_chunk = att(x, return_state=True)
-        eq_err = max(float((y_step - y_chunk).abs().max() / y_chunk.abs().max()),
+        eq_err = max(step_err,
+                     float((y_step - y_chunk).abs().max() / y_chunk.abs().max()),
                      float((st_chunk.S - state.S).abs().max() / st_chunk.S.abs().max()),
-                     float((st_chunk.z - state.z).abs().max() / st_chunk.z.abs().max()))
-        S_all = torch.stack(states_S)                                             # (T, n, H, F, d_head)
+                     float((st_chunk.z - state.z).abs().max() / st_chunk.z.abs().max()),
+                     float((S_traj[-1] - state.S).abs().max() / state.S.abs().max()))
+        S_all = S_traj[1:, :n]                                                    # (T, n, H, F, d_head)
         S_norm = S_all.flatten(2).norm(dim=-1)                                    # (T, n)
         dS = torch.cat([S_all[:1], S_all[1:] - S_all[:-1]]).flatten(2).norm(dim=-1)
         incr = (dS / S_norm).T.numpy()                                           # (n, T)
@@ -262,7 +270,8 @@ def measure_trajectory(model_seed: int, source_seeds: list[int], t_traj: int, ch
                 err_stat[i, j] = rel_state_error(norm_states[t][i], lim, mass)
                 err_rot[i, j] = rel_state_error(norm_states[t][n + i], lim_t, mass_t)
     return {"eq_err": eq_err, "incr": incr, "err_stat": err_stat, "err_rot": err_rot,
-            "state_bytes": state.nbytes, "n_tokens": state.n_tokens}
+            "state_bytes": state.nbytes, "n_tokens": state.n_tokens, "rollout_status": str(traj.status),
+            "rollout_steps": traj.n_steps}
 
 
 def _octave_medians(values: np.ndarray, t_min: int) -> tuple[list[int], list[float]]:
@@ -402,6 +411,7 @@ def _run(ctx: Context) -> Result:
         "timing_window_steps": sz["window"],
         "timing_d_model": TIME_D_MODEL,
         "step_vs_chunked_max_rel_err": tr["eq_err"],
+        "trajectory_engine": f"core.rollout (Euler, eta = 1): status {tr['rollout_status']}, {tr['rollout_steps']} steps",
         "trajectory_tokens": sz["t_traj"],
         "trajectory_checkpoints": cps,
         "increment_slope": incr_slope,
@@ -425,7 +435,7 @@ def _run(ctx: Context) -> Result:
     return Result(
         verdict=verdict,
         numbers=numbers,
-        threshold=f"holds: step() outputs and state = chunked forward within {EQ_TOL:g} (relative, float64), hub "
+        threshold=f"holds: step() outputs and state = chunked forward = the core.rollout trajectory within {EQ_TOL:g} (relative, float64), hub "
         f"state bytes(t_max)/bytes(t_min) exactly 1, log–log slope of time per token vs t below {TIME_SLOPE_MAX} "
         f"and of ‖S_t/z_t − limit‖ vs t (stationary source) below {CONV_SLOPE_MAX} (mean ± 2 SE over "
         f"{N_REPEATS} timing sweeps / {N_SEEDS} source seeds); fails if one is broken or lies on the wrong side; "
@@ -440,9 +450,10 @@ def _run(ctx: Context) -> Result:
             f"{hub_slope:.3f} ± {hub_slope_se:.3f}; softmax {kv_med[0]:.0f} → {kv_med[-1]:.0f} µs, slope "
             f"{kv_slope:.2f} ± {kv_slope_se:.2f} ({N_REPEATS} sweeps; the softmax step is the cheaper one up to "
             f"{'the first t where it is slower, t = ' + str(crossover) if crossover else 'the longest t measured'}"
-            f" on this CPU). Decoding {sz['t_traj']} tokens with "
-            f"step() reproduces the chunked forward pass to {tr['eq_err']:.1e} (relative, float64): one "
-            f"function. Along the way the relative increment ‖S_t − S_{{t−1}}‖/‖S_t‖ falls with slope "
+            f" on this CPU). The trajectory of {sz['t_traj']} tokens is run by the core engine — core.rollout "
+            f"of the field F(s, t) = φ(k_t)[v_t; 1]ᵀ with Euler and η = 1 ({tr['rollout_steps']} steps, status "
+            f"{tr['rollout_status']}) — and the module's step() and the chunked forward pass reproduce it to "
+            f"{tr['eq_err']:.1e} (relative, float64): one function. Along the way the relative increment ‖S_t − S_{{t−1}}‖/‖S_t‖ falls with slope "
             f"{incr_slope:.2f} ± {incr_slope_se:.2f} (∝ 1/t: S_t/t is a running mean, the iteration with "
             f"η_t = 1/t), and on the stationary source S_t/z_t approaches E[φ(k)vᵀ]/E[φ(k)] with slope "
             f"{conv_slope:.2f} ± {conv_slope_se:.2f} (law of large numbers: −½; distance "
