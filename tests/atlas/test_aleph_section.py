@@ -28,3 +28,10 @@ def test_report_renders_section_13_with_its_heading():
     assert f'<section class="chapter" id="chapter-13"><h2>{html.escape(heading)}</h2>' in page
     assert '<a href="#chapter-13"' in page and f">{short}<span" in page
     assert "Chapter 13" not in page
+    # its claims are the forum reply's, not the book's; a chapter's card keeps "The book's claim"
+    assert "The forum reply&#x27;s claim" in page and "The book&#x27;s claim" not in page
+    book = dict(e, id="ch05.y", chapter=5, module="terrainlab.atlas.chapters.ch05.y")
+    page5 = render_html({"schema": 1, "generated": "2026-12-05T12:00:00+00:00", "version": "0", "quick": True,
+                         "seed": 0, "only": None, "wall_seconds": 1.0, "totals": totals([book]),
+                         "experiments": [book]})
+    assert "The book&#x27;s claim" in page5 and "forum reply&#x27;s claim" not in page5

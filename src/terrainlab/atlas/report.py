@@ -474,8 +474,10 @@ def _section(e: dict) -> str:
         + "</div>",
     ]
     if e.get("claim"):
+        # a named section (e.g. 13, aleph) tests claims of the monograph's forum reply, not of the book
+        whose = "The forum reply's claim" if int(e.get("chapter", 0)) in NAMED_SECTIONS else "The book's claim"
         parts.append(
-            '<blockquote class="claim"><span class="label">The book\'s claim</span>'
+            f'<blockquote class="claim"><span class="label">{esc(whose)}</span>'
             f'{esc(e["claim"])}</blockquote>'
         )
     if e.get("corrected"):
@@ -603,7 +605,8 @@ def render_html(results: dict) -> str:
 <h1>terrainlab atlas</h1>
 <div class="equation">S<sub>t+1</sub> = S<sub>t</sub> + η · F(S<sub>t</sub>, x)</div>
 <div class="meta">Training, residual networks, beliefs on the simplex and diffusion sampling as one
-equation. Each experiment below tests one claim of <i>The Terrain of Learning</i>; its verdict is
+equation. Each experiment below tests one claim of <i>The Terrain of Learning</i> (the last section: of
+the forum reply to it); its verdict is
 computed from measured numbers against the stated threshold, and its control is a setting where the
 same measurement must come out the other way.</div>
 <div class="counts">{counts}</div>
