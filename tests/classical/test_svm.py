@@ -76,6 +76,30 @@ def test_non_separable_gets_a_status_not_a_loop(bias):
     assert r.iterations <= 200
 
 
+def test_breakdown_is_a_status_not_an_exception(monkeypatch):
+    # a Newton system that cannot be factored (here: every factorisation reports failure) ends the run with
+    # status "breakdown" and the α reached so far, never a LinAlgError
+    import terrainlab.classical.svm as svm_mod
+
+    X, y = _clouds(0)
+    monkeypatch.setattr(svm_mod.torch.linalg, "cholesky_ex",
+                        lambda M: (torch.zeros_like(M), torch.ones((), dtype=torch.int32)))
+    r = hard_margin_svm(X, y)
+    assert r.status == "breakdown" and r.iterations == 1 and not r.separable
+
+
+def test_non_separable_with_alpha_at_a_huge_box_converges():
+    # α reaches the box C = 1e6 on non-separable data: the slack C − α is carried, not recomputed (recomputed,
+    # it rounded to 0 on one CPU and the Newton matrix became NaN)
+    X, y = _clouds(0)
+    y = y.clone()
+    y[:3] = -y[:3]
+    for bias in (True, False):
+        r = hard_margin_svm(X, y, bias=bias)
+        assert r.status == "non-separable" and r.iterations < 60
+        assert abs(float(r.alpha.max()) - 1e6) < 1e-3
+
+
 def test_max_iter_status():
     X, y = _clouds(0)
     assert hard_margin_svm(X, y, max_iter=2).status == "max_iter"

@@ -18,7 +18,9 @@ the dual bounded on non-separable data, where the hard-margin dual is unbounded.
 duality gap and the residuals are below ``tol`` or after ``max_iter`` Newton steps — never loops forever — and the result says which
 (``status``): "optimal" (KKT met, every α_i < C and every margin ≥ 1 − tol: the hard-margin solution);
 "non-separable" (the C-box problem solved but some α_i reached C or some point violates its margin: no
-hard margin exists, the data are not linearly separable by this model); "max_iter". The support vectors are
+hard margin exists, the data are not linearly separable by this model); "max_iter"; "breakdown" (a Newton
+system could not be factored even with a diagonal shift — non-finite or indefinite — and the α reached so far
+is returned). The support vectors are
 the points with α_i > 0 (above ``1e-8·max α``).
 """
 
@@ -31,7 +33,7 @@ import torch
 
 __all__ = ["SVMResult", "hard_margin_svm"]
 
-STATUSES = ("optimal", "non-separable", "max_iter")
+STATUSES = ("optimal", "non-separable", "max_iter", "breakdown")
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def hard_margin_svm(
     yd = y.to(torch.float64)
     Q = (yd[:, None] * Xd) @ (yd[:, None] * Xd).T
     C = float(C)
-    alpha, it, converged = _ipm_box_qp(Q, yd if bias else None, C, tol, max_iter)
+    alpha, it, ended = _ipm_box_qp(Q, yd if bias else None, C, tol, max_iter)
     alpha = _polish(Xd, yd, alpha, bias, C)
     w = (alpha * yd) @ Xd
     sv = alpha > 1e-8 * float(alpha.max().clamp_min(1e-300))
@@ -113,8 +115,8 @@ def hard_margin_svm(
     fm = yd * (Xd @ w + b)
     min_fm = float(fm.min())
     at_box = bool((alpha >= C * (1 - 1e-6)).any())
-    if not converged:
-        status = "max_iter"
+    if ended != "converged":
+        status = ended
     elif at_box or min_fm < 1 - 1e-6:
         status = "non-separable"
     else:
@@ -131,27 +133,31 @@ def _ipm_box_qp(Q, a, C, tol, max_iter):
     """min ½αᵀQα − Σα s.t. aᵀα = 0 (when ``a`` is given), 0 ≤ α ≤ C, by a primal–dual path-following
     interior-point method (e.g. Nocedal & Wright 2006, §16.6; Wright 1997): Newton steps on the perturbed
     KKT conditions α∘z = μ, (C − α)∘s = μ with μ = σ·(mean complementarity), σ = 0.1, and a step to 99 %
-    of the boundary. Returns (α, iterations, converged)."""
+    of the boundary. Returns (α, iterations, how it ended: "converged" | "max_iter" | "breakdown")."""
     n = Q.shape[0]
     one = torch.ones(n, dtype=Q.dtype, device=Q.device)
     alpha = one * min(1.0, C / 2)
     z, s = one.clone(), one.clone()
+    # the upper slack u = C − α is carried as its own variable: recomputed as C − α it loses all its digits
+    # once α nears a large C (C = 1e6: a resolution of 1e-10) and can round to 0, and s/u to inf
+    u = C - alpha
     nu = 0.0
     scale = 1.0 + float(Q.diagonal().max())
     for it in range(1, max_iter + 1):
-        u = C - alpha
         rd = Q @ alpha - one - z + s - (nu * a if a is not None else 0.0)
         gap = (float(alpha @ z) + float(u @ s)) / (2 * n)
         rp = float(a @ alpha) if a is not None else 0.0
         if gap < tol and float(rd.abs().max()) < tol * scale and abs(rp) < tol * scale:
-            return alpha, it - 1, True
+            return alpha, it - 1, "converged"
         mu = 0.1 * gap
         r = -rd + (mu / alpha - z) - (mu / u - s)
         M = Q + torch.diag(z / alpha + s / u)
         L, info = torch.linalg.cholesky_ex(M)
         if int(info) != 0:
             M = M + 1e-12 * float(M.diagonal().max()) * torch.eye(n, dtype=Q.dtype, device=Q.device)
-            L = torch.linalg.cholesky(M)
+            L, info = torch.linalg.cholesky_ex(M)
+            if int(info) != 0:  # a breakdown (non-finite or indefinite system): a status, never an exception
+                return alpha, it, "breakdown"
         Mr = torch.cholesky_solve(r[:, None], L)[:, 0]
         if a is not None:
             Ma = torch.cholesky_solve(a[:, None], L)[:, 0]
@@ -166,10 +172,10 @@ def _ipm_box_qp(Q, a, C, tol, max_iter):
             neg = dv < 0
             if bool(neg.any()):
                 step = min(step, 0.99 * float((-v[neg] / dv[neg]).min()))
-        alpha = alpha + step * da
+        alpha, u = alpha + step * da, u - step * da
         z, s = z + step * dz, s + step * ds
         nu = nu + step * dnu
-    return alpha, max_iter, False
+    return alpha, max_iter, "max_iter"
 
 
 def _polish(X, y, alpha, bias, C):
