@@ -203,6 +203,14 @@ def _check_state(state, lead, F: int, d: int) -> None:
                          f"size and heads), got S {tuple(state.S.shape)} and z {tuple(state.z.shape)}")
 
 
+def _read_out(q: Tensor, S: Tensor, z: Tensor) -> Tensor:
+    """out = φ(q)ᵀ S / φ(q)ᵀ z for one state per query: q (…, F), S (…, F, d), z (…, F) → (…, d), the
+    denominator floored at ``tiny_floor`` (positive features make it > 0; the floor only guards underflow)."""
+    num = (q[..., None, :] @ S).squeeze(-2)
+    den = (q * z).sum(-1, keepdim=True)
+    return num / den.clamp_min(tiny_floor(den.dtype))
+
+
 def linear_attention_step(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: HubState, *,
                           discipline: bool = True) -> tuple[Tensor, HubState]:
     """One decoding step: S ← S + φ(k) vᵀ, z ← z + φ(k), out = φ(q)ᵀS / φ(q)ᵀz. Shapes (…, F), (…, F),
@@ -221,9 +229,7 @@ def linear_attention_step(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: HubSta
         k, q = phi_k.to(acc), phi_q.to(acc)
         S = state.S.to(acc) + k[..., :, None] * v.to(acc)[..., None, :]
         z = state.z.to(acc) + k
-        num = (q[..., None, :] @ S).squeeze(-2)
-        den = (q * z).sum(-1, keepdim=True)
-        out = (num / den.clamp_min(tiny_floor(acc))).to(v.dtype)
+        out = _read_out(q, S, z).to(v.dtype)
     return out, HubState(S=S, z=z, n_tokens=state.n_tokens + 1)
 
 
@@ -282,9 +288,7 @@ def linear_attention_rollout(phi_q: Tensor, phi_k: Tensor, v: Tensor, state: Hub
     traj = rollout(hub_decoding_field(phi_k, v), s0, eta=1.0, steps=T, scheme=Euler())
     S, z = traj.states[1:, ..., :d], traj.states[1:, ..., d]            # (T, …, F, d), (T, …, F)
     q = phi_q.movedim(-2, 0).to(v.dtype)                                 # (T, …, F)
-    num = (q[..., None, :] @ S).squeeze(-2)
-    den = (q * z).sum(-1, keepdim=True)
-    out = (num / den.clamp_min(tiny_floor(v.dtype))).movedim(0, -2)
+    out = _read_out(q, S, z).movedim(0, -2)
     last = traj.states[-1]
     return out, HubState(S=last[..., :d], z=last[..., d], n_tokens=n0 + T), traj
 
