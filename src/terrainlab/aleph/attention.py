@@ -84,7 +84,7 @@ class HubState:
 
     The state only ever grows by addition, and a sum that once held a NaN or an inf never becomes finite
     again (it is never silently zeroed either), so ``status`` can be read from the current S and z alone.
-    It is computed when asked, not on every step: the check costs about a quarter of a CPU decoding step
+    It is computed when asked, not on every step: the check costs about a fifth of a CPU decoding step
     and, on a GPU, a host synchronisation per token (bench/aleph.py).
     """
 
