@@ -239,15 +239,16 @@ def hub_decoding_field(phi_k: Tensor, v: Tensor):
         F(s, t) = φ(k_t) [v_t; 1]ᵀ,
 
     so :func:`terrainlab.core.rollout` with ``Euler()`` and η = 1 from s₀ = [S₀ | z₀] is the decoding
-    recurrence S_t = S_{t−1} + φ(k_t) v_tᵀ, z_t = z_{t−1} + φ(k_t) — the monograph's S_{t+1} = S_t + η F(S_t, x_t)
-    with a field that reads the t-th token (t = 0, 1, …: the rollout's time with η = 1) and does not depend on
+    recurrence S_t = S_{t−1} + φ(k_t) v_tᵀ, z_t = z_{t−1} + φ(k_t) — the monograph's
+    S_{t+1} = S_t + η F(S_t, x_t) with a field that reads the t-th token (t = 0, 1, …: the rollout's time with η = 1) and does not depend on
     s. The denominator's state z is S for a value with a constant 1 appended. Shapes (…, T, F) and (…, T, d);
     the field returns the state's dtype (that of ``v``).
     """
     check_tensor(phi_k, "phi_k", min_ndim=2)
     check_tensor(v, "v", min_ndim=2)
     if v.shape[:-1] != phi_k.shape[:-1]:
-        raise ValueError(f"v must have shape (..., T, d) with (..., T) = {tuple(phi_k.shape[:-1])}, got {tuple(v.shape)}")
+        raise ValueError(f"v must have shape (..., T, d) with (..., T) = {tuple(phi_k.shape[:-1])}, "
+                         f"got {tuple(v.shape)}")
     T = phi_k.shape[-2]
     v1 = torch.cat([v, torch.ones_like(v[..., :1])], -1)
 

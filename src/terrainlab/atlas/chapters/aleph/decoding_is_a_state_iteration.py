@@ -28,7 +28,8 @@ Measured with :meth:`terrainlab.aleph.attention.AlephAttention.step` and
   engine — :func:`terrainlab.core.rollout` of the field F(s, t) = φ(k_t)[v_t; 1]ᵀ on the packed state s = [S | z]
   with Euler and η = 1 (:func:`~terrainlab.aleph.attention.linear_attention_rollout`) — and decoded again by
   ``step`` token by token. The rollout's states, the stepped outputs and state, and the chunked forward pass
-  of the same sequences agree (relative difference ≤ ``EQ_TOL``: one function). The relative increment ‖S_t − S_{t−1}‖/‖S_t‖ (expected ∝ 1/t:
+  of the same sequences agree (relative difference ≤ ``EQ_TOL``: one function). The relative increment
+  ‖S_t − S_{t−1}‖/‖S_t‖ (expected ∝ 1/t:
   S_t/t is a running mean, the iteration with η_t = 1/t) and the normalised state S_t/z_t (row f: the
   φ_f-weighted mean of the values) against its limit, the relative distance with rows weighted by their
   mass E[φ_f] (:func:`rel_state_error`). On a **stationary** source (x_t i.i.d. N(R·e₁, σ²I)) the limit is
@@ -411,7 +412,8 @@ def _run(ctx: Context) -> Result:
         "timing_window_steps": sz["window"],
         "timing_d_model": TIME_D_MODEL,
         "step_vs_chunked_max_rel_err": tr["eq_err"],
-        "trajectory_engine": f"core.rollout (Euler, eta = 1): status {tr['rollout_status']}, {tr['rollout_steps']} steps",
+        "trajectory_engine": (f"core.rollout (Euler, eta = 1): status {tr['rollout_status']}, "
+                              f"{tr['rollout_steps']} steps"),
         "trajectory_tokens": sz["t_traj"],
         "trajectory_checkpoints": cps,
         "increment_slope": incr_slope,
@@ -435,7 +437,8 @@ def _run(ctx: Context) -> Result:
     return Result(
         verdict=verdict,
         numbers=numbers,
-        threshold=f"holds: step() outputs and state = chunked forward = the core.rollout trajectory within {EQ_TOL:g} (relative, float64), hub "
+        threshold=f"holds: step() outputs and state = chunked forward = the core.rollout trajectory within "
+        f"{EQ_TOL:g} (relative, float64), hub "
         f"state bytes(t_max)/bytes(t_min) exactly 1, log–log slope of time per token vs t below {TIME_SLOPE_MAX} "
         f"and of ‖S_t/z_t − limit‖ vs t (stationary source) below {CONV_SLOPE_MAX} (mean ± 2 SE over "
         f"{N_REPEATS} timing sweeps / {N_SEEDS} source seeds); fails if one is broken or lies on the wrong side; "
@@ -453,7 +456,8 @@ def _run(ctx: Context) -> Result:
             f" on this CPU). The trajectory of {sz['t_traj']} tokens is run by the core engine — core.rollout "
             f"of the field F(s, t) = φ(k_t)[v_t; 1]ᵀ with Euler and η = 1 ({tr['rollout_steps']} steps, status "
             f"{tr['rollout_status']}) — and the module's step() and the chunked forward pass reproduce it to "
-            f"{tr['eq_err']:.1e} (relative, float64): one function. Along the way the relative increment ‖S_t − S_{{t−1}}‖/‖S_t‖ falls with slope "
+            f"{tr['eq_err']:.1e} (relative, float64): one function. Along the way the relative increment "
+            f"‖S_t − S_{{t−1}}‖/‖S_t‖ falls with slope "
             f"{incr_slope:.2f} ± {incr_slope_se:.2f} (∝ 1/t: S_t/t is a running mean, the iteration with "
             f"η_t = 1/t), and on the stationary source S_t/z_t approaches E[φ(k)vᵀ]/E[φ(k)] with slope "
             f"{conv_slope:.2f} ± {conv_slope_se:.2f} (law of large numbers: −½; distance "
